@@ -1,0 +1,64 @@
+"""The built-in plugin: the engine's own spaces, ops, data sets and baseline components.
+
+It is registered before any third-party plugin and uses exactly the same hooks they do.
+"""
+
+from __future__ import annotations
+
+from nas_core import hookimpl
+from nas_core.components.evaluators import AccuracyEvaluator, AccuracyOptions
+from nas_core.components.samplers import FairOptions, FairSampler, UniformOptions, UniformSampler
+from nas_core.components.searchers import (
+    EvolutionOptions,
+    EvolutionSearcher,
+    NSGA2Options,
+    NSGA2Searcher,
+    RandomOptions,
+    RandomSearcher,
+)
+from nas_core.config import Section
+from nas_core.data.cifar10 import Cifar10Options, cifar10
+from nas_core.data.image_folder import ImageFolderOptions, image_folder
+from nas_core.registry import Registry
+from nas_core.spaces.nas_bench_macro import nas_bench_macro
+from nas_core.spaces.ops import build_mbconv, build_skip
+
+
+class NasBenchMacroOptions(Section):
+    width: float = 1.0
+    num_classes: int = 10
+
+
+@hookimpl
+def nas_register_search_spaces(registry: Registry) -> None:
+    registry.register("nas-bench-macro", nas_bench_macro, options=NasBenchMacroOptions)
+
+
+@hookimpl
+def nas_register_ops(registry: Registry) -> None:
+    registry.register("mbconv", build_mbconv)
+    registry.register("skip", build_skip)
+
+
+@hookimpl
+def nas_register_datasets(registry: Registry) -> None:
+    registry.register("cifar10", cifar10, options=Cifar10Options)
+    registry.register("image-folder", image_folder, options=ImageFolderOptions)
+
+
+@hookimpl
+def nas_register_samplers(registry: Registry) -> None:
+    registry.register("uniform", UniformSampler, options=UniformOptions)
+    registry.register("fairnas", FairSampler, options=FairOptions)
+
+
+@hookimpl
+def nas_register_evaluators(registry: Registry) -> None:
+    registry.register("accuracy", AccuracyEvaluator, options=AccuracyOptions)
+
+
+@hookimpl
+def nas_register_searchers(registry: Registry) -> None:
+    registry.register("random", RandomSearcher, options=RandomOptions)
+    registry.register("evolution", EvolutionSearcher, options=EvolutionOptions)
+    registry.register("nsga2", NSGA2Searcher, options=NSGA2Options)

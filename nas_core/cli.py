@@ -1,0 +1,118 @@
+"""The ``nas`` command line. Errors print one line and exit 2; ``--debug`` shows tracebacks."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import Sequence
+
+from nas_core.config import load_config
+from nas_core.errors import NasError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def _config_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("config", help="run config (YAML)") if required else None
+    parser.add_argument("overrides", nargs="*", help="key.path=value overrides")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nas", description="One-shot neural architecture search: train a supernet, search it, export and rank.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("plugins", help="list plugins, versions and what they register")
+    p.add_argument("--hooks", action="store_true", help="show which hooks each plugin implements")
+
+    p = sub.add_parser("list", help="list registered names of a kind (spaces, ops, datasets, samplers, ...)")
+    p.add_argument("kind", nargs="?", default="all")
+    p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'fair*'")
+
+    config = sub.add_parser("config", help="check or show a config")
+    csub = config.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
+    _config_args(csub.add_parser("check", help="validate a config (with plugin sections)"))
+    _config_args(csub.add_parser("show", help="print the resolved config with defaults"))
+
+    p = sub.add_parser("train", help="train a supernet")
+    _config_args(p)
+    p.add_argument("--resume", action="store_true", help="continue from run_dir/checkpoint.pt")
+
+    for name, text in (("search", "search a trained supernet"), ("rank", "rank correlation against NAS-Bench-Macro")):
+        p = sub.add_parser(name, help=text)
+        _config_args(p)
+        p.add_argument("--checkpoint", help="supernet checkpoint (default: run_dir/checkpoint.pt)")
+
+    p = sub.add_parser("export", help="export a subnet with inherited weights (+ ONNX)")
+    _config_args(p)
+    p.add_argument("--checkpoint", help="supernet checkpoint (default: run_dir/checkpoint.pt)")
+    p.add_argument("--arch", help="architecture string (default: best of run_dir/search.json)")
+    p.add_argument("--search-result", help="search.json to take the architecture from")
+    p.add_argument("--pick", type=int, help="index of the Pareto point to export")
+    p.add_argument("--out", help="output folder")
+
+    p = sub.add_parser("run", help="the main job: train, search, export and report")
+    _config_args(p)
+    p.add_argument("--resume", action="store_true")
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    from nas_core.run import Run
+
+    config = load_config(args.config, args.overrides)
+    return Run.create(config)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from nas_core import commands
+
+    if args.command == "plugins":
+        from nas_core.cli_views import show_plugins
+
+        show_plugins(args.hooks)
+    elif args.command == "list":
+        from nas_core.cli_views import show_registry
+
+        show_registry(args.kind, args.pattern)
+    elif args.command == "config":
+        run = _load(args)
+        if args.config_command == "check":
+            print(f"{args.config}: ok")
+        else:
+            print(commands.config_show(run.config), end="")
+    elif args.command == "train":
+        commands.train(_load(args), resume=args.resume)
+    elif args.command == "search":
+        commands.search(_load(args), args.checkpoint)
+    elif args.command == "rank":
+        commands.rank(_load(args), args.checkpoint)
+    elif args.command == "export":
+        commands.export(_load(args), args.arch, args.checkpoint, args.out, args.search_result, args.pick)
+    elif args.command == "run":
+        commands.run_all(_load(args), resume=args.resume)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.debug:
+        warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+    try:
+        return dispatch(args)
+    except NasError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""User-facing errors: one line that says what is wrong and where, exit code 2, no traceback.
+
+Anything the user can fix (a config, a path, a checkpoint, a plugin name, an architecture
+string, the data) raises :class:`NasError`. The CLI prints ``error: <message>`` and exits 2;
+everything else is a bug and keeps its traceback.
+"""
+
+
+class NasError(Exception):
+    """An error caused by user input; its message is a complete, single-line explanation."""
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+class ConfigError(NasError):
+    """A config file or override is invalid. Message reads ``FILE: dotted.path: message``."""
+
+
+class PluginError(NasError):
+    """A plugin could not be found, imported, validated or is incompatible."""
+
+
+class CheckpointError(NasError):
+    """A checkpoint is missing, truncated, corrupt or does not fit the model."""
+
+
+class DataError(NasError):
+    """A data set is missing or malformed."""
+
+
+class ArchitectureError(NasError):
+    """An architecture string or constraint does not fit the search space."""

@@ -1,0 +1,94 @@
+"""Export the chosen subnet: a standalone module with inherited, BN-recalibrated weights.
+
+Output folder: ``subnet.pt`` (``{"format", "space", "space_options", "arch", "state_dict"}``,
+readable with ``weights_only=True``), ``arch.json`` and ``subnet.onnx`` (checked against
+PyTorch with onnxruntime).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nas_core.checkpoint import load_checkpoint, save_atomic
+from nas_core.components.evaluators import preserved_bn_state, recalibrate_bn
+from nas_core.errors import CheckpointError, NasError
+from nas_core.run import Run
+from nas_core.spaces.supernet import Arch
+
+SUBNET_FORMAT = "nas_core.subnet/1"
+
+
+def extract_subnet(run: Run, arch: Arch, recalibrate: bool = True) -> nn.Module:
+    """The path as a standalone network: BN statistics recalibrated for it, then each
+    regularizer's export transform applied (e.g. folding a learnable skip)."""
+    supernet = run.supernet
+    with preserved_bn_state(supernet):
+        if recalibrate and getattr(run.evaluator, "bn_recal_batches", 0):
+            recal = run.evaluator._data()[0]
+            recalibrate_bn(lambda x: supernet(x, arch), supernet, recal)
+        subnet = supernet.extract(arch)
+    for regularizer in run.regularizers:
+        subnet = regularizer.transform_export(subnet, arch)
+    return subnet.eval()
+
+
+def export_onnx(subnet: nn.Module, path: Path, input_shape: tuple[int, ...], opset: int) -> float:
+    """Write ONNX and return the max abs difference between onnxruntime and PyTorch outputs."""
+    import onnxruntime as ort
+
+    subnet = subnet.eval().cpu()
+    example = torch.randn(*input_shape, generator=torch.Generator().manual_seed(0))
+    torch.onnx.export(subnet, (example,), str(path), input_names=["images"], output_names=["logits"], opset_version=opset,
+                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {"images": example.numpy()})
+    with torch.no_grad():
+        torch_out = subnet(example).numpy()
+    return float(np.abs(onnx_out - torch_out).max())
+
+
+def export_subnet(run: Run, arch: Arch, out_dir: Path, onnx: bool = True) -> dict[str, Any]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    space = run.space
+    subnet = extract_subnet(run, arch)
+    macs, params = space.complexity(arch)
+    record = {
+        "format": SUBNET_FORMAT,
+        "space": run.config.space.name,
+        "space_options": run.config.space.options.model_dump(mode="json"),
+        "arch": space.encode(arch),
+        "ops": space.describe(arch),
+        "macs": macs,
+        "params": params,
+        "feature_info": [vars(f) for f in space.feature_info()],
+    }
+    save_atomic({**record, "state_dict": {k: v.cpu() for k, v in subnet.state_dict().items()}}, out_dir / "subnet.pt")
+    summary = dict(record)
+    if onnx:
+        diff = export_onnx(subnet, out_dir / "subnet.onnx", (1, 3, *space.input_size), run.config.export.onnx_opset)
+        if diff > 1e-3:
+            raise NasError(f"ONNX export differs from PyTorch by {diff:.2e} (max abs); not trusted")
+        summary["onnx_max_abs_diff"] = diff
+    (out_dir / "arch.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def load_subnet(path: str | Path, run: Run) -> tuple[nn.Module, Arch]:
+    """Rebuild an exported subnet (space from the run's registries) and load its weights."""
+    state = load_checkpoint(path)
+    if state.get("format") != SUBNET_FORMAT:
+        raise CheckpointError(f"{path}: not an exported subnet (format {state.get('format')!r})")
+    space = run.registries.search_spaces.build(state["space"], state["space_options"], ops={e.name: e.obj for e in run.registries.ops})
+    arch = space.decode(state["arch"])
+    subnet = space.build_subnet(arch)
+    try:
+        subnet.load_state_dict(state["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit architecture {state['arch']} ({str(exc).splitlines()[0][:200]})") from None
+    return subnet, arch

@@ -1,0 +1,216 @@
+"""Every hook of the engine, grouped by phase. All hooks are prefixed ``nas_``.
+
+How the pieces fit
+==================
+The five extension points -- **sampler, regularizer, teacher, evaluator, searcher** -- are
+*components*: a plugin registers factories for them in a registration hook, the run config picks
+one component per slot by name (``sampler: {name: fairnas}``; ``regularizers`` is a list), and
+the engine calls the chosen object directly (interfaces in :mod:`nas_core.components.base`).
+That way three installed methods never all fire on every step. Broadcast hooks (lifecycle and
+the ``nas_extra_loss`` term) are for cross-cutting concerns: logging, metrics, extra state.
+
+Call order between plugins is not part of the contract: pluggy calls implementations
+last-registered-first, the built-in plugin is registered first, and no hook here depends on
+the order (collected results are merged by name, never positionally).
+
+How the three reference methods map onto the hooks
+==================================================
+============  =======================================  ====================================  ===============================
+hook point    Pi-NAS                                   ScarletNAS / FairNAS                  Cream
+============  =======================================  ====================================  ===============================
+sampler       ``Sampler.sample``: 2 paths differing   ``Sampler.sample``: m paths from per-  ``Sampler.sample``: prior /
+              in every layer                          layer permutations, one update        uniform / board frequency
+regularizer   ``Regularizer.path_loss``: cross-path    ``Regularizer.attach``: LES replaces   ``Regularizer.path_loss``:
+              InfoNCE with the queue; owns the neck    skip ops; ``transform_export`` folds   0.5[rho KD + (2 - rho) CE]
+teacher       ``Teacher.prepare``: EMA keys per path;  (none)                                 ``Teacher.prepare``: board
+              ``Teacher.update``: EMA on active                                               entry via meta network;
+              layers + queue                                                                  ``update``: admission + meta
+evaluator     kNN / linear probe after BN recal.       accuracy after BN recalibration        (board accuracy in teacher)
+searcher      any black-box searcher                   NSGA-II Pareto front (``Searcher``)    top board entry (``Searcher``)
+============  =======================================  ====================================  ===============================
+
+Registration hooks run once, right after plugins are loaded; lifecycle hooks run in this order
+(``nas_core.testing`` asserts it)::
+
+    nas_configure -> nas_space_built -> nas_train_start
+      -> (nas_before_train_step -> nas_extra_loss* -> nas_after_train_step)* -> nas_epoch_end ...
+      -> nas_checkpoint_save* -> nas_train_end
+    nas_checkpoint_load happens right after nas_space_built when resuming.
+    nas_search_start -> nas_search_end around every search.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nas_core import hookspec
+
+if TYPE_CHECKING:
+    import torch
+
+    from nas_core.config import RunConfig
+    from nas_core.components.base import Batch, PathOutput, StepContext
+    from nas_core.registry import Registry
+    from nas_core.run import Run
+    from nas_core.search_result import SearchResult
+
+
+# --------------------------------------------------------------------------------------------
+# Registration: called once after plugins load. Each receives one registry; implementations
+# call ``registry.register(name, factory, options=OptionsModel)``. Return value ignored.
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def nas_register_search_spaces(registry: Registry) -> None:
+    """Register search spaces: ``factory(ops, **options) -> nas_core.spaces.space.SearchSpace``.
+
+    ``ops`` maps every registered op name to its factory, so spaces can use plugins' ops.
+    """
+
+
+@hookspec
+def nas_register_ops(registry: Registry) -> None:
+    """Register candidate ops: ``factory(in_channels, out_channels, stride, **params) -> nn.Module``.
+
+    Spaces name their candidate ops by these names, so a plugin can add an op kind
+    (for instance a learnable skip) and use it from any space description.
+    """
+
+
+@hookspec
+def nas_register_datasets(registry: Registry) -> None:
+    """Register data sets: ``factory(**options) -> nas_core.data.DataSplits``."""
+
+
+@hookspec
+def nas_register_samplers(registry: Registry) -> None:
+    """Register path samplers: ``factory(run, **options) -> components.base.Sampler``."""
+
+
+@hookspec
+def nas_register_regularizers(registry: Registry) -> None:
+    """Register regularizers: ``factory(run, **options) -> components.base.Regularizer``."""
+
+
+@hookspec
+def nas_register_teachers(registry: Registry) -> None:
+    """Register teachers: ``factory(run, **options) -> components.base.Teacher``."""
+
+
+@hookspec
+def nas_register_evaluators(registry: Registry) -> None:
+    """Register evaluators: ``factory(run, **options) -> components.base.Evaluator``."""
+
+
+@hookspec
+def nas_register_searchers(registry: Registry) -> None:
+    """Register searchers: ``factory(run, **options) -> components.base.Searcher``."""
+
+
+@hookspec
+def nas_register_config_sections(registry: Registry) -> None:
+    """Register a top-level config section model under the plugin's section name.
+
+    The section ``scarlet: {...}`` of a run config is validated by the model registered as
+    ``scarlet``; the validated model is available as ``run.config.section("scarlet")``.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Lifecycle: configuration and construction. Broadcast to every loaded plugin; return ignored.
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def nas_configure(config: RunConfig) -> None:
+    """Called once per command after the config (and every plugin section) validated."""
+
+
+@hookspec
+def nas_space_built(run: Run) -> None:
+    """Called after the search space and its supernet are built and components attached,
+    before any weights are loaded. ``run.space``, ``run.supernet`` and components are set."""
+
+
+# --------------------------------------------------------------------------------------------
+# Lifecycle: supernet training. Broadcast; return ignored unless stated.
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def nas_train_start(run: Run) -> None:
+    """Called once before the first training step (also after a resume)."""
+
+
+@hookspec
+def nas_before_train_step(ctx: StepContext) -> None:
+    """Called before each optimiser step, after the sampler chose ``ctx.paths``."""
+
+
+@hookspec
+def nas_extra_loss(ctx: StepContext, index: int, output: PathOutput) -> torch.Tensor | None:
+    """Collected: extra loss terms added to path ``index``'s loss before its backward pass.
+
+    Returns a scalar tensor or None. Every non-None result is summed into the loss.
+    """
+
+
+@hookspec
+def nas_after_train_step(ctx: StepContext, metrics: dict[str, float]) -> dict[str, float] | None:
+    """Collected: called after the optimiser step; may return extra scalar metrics to log.
+
+    Returned dicts are merged into the step's metrics (names should be prefixed by the plugin).
+    """
+
+
+@hookspec
+def nas_epoch_end(run: Run, epoch: int, metrics: dict[str, float]) -> dict[str, float] | None:
+    """Collected: called after each epoch; may return extra epoch metrics to log."""
+
+
+@hookspec
+def nas_train_end(run: Run) -> None:
+    """Called once after the last training step and the final checkpoint."""
+
+
+# --------------------------------------------------------------------------------------------
+# Lifecycle: checkpoints. Broadcast; the ``state`` dicts are shared and mutated in place.
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def nas_checkpoint_save(run: Run, state: dict[str, Any]) -> None:
+    """Called while a checkpoint is assembled; add plugin state under ``state["plugins"][name]``.
+
+    Values must be what ``torch.load(weights_only=True)`` can read (tensors, numbers, strings,
+    lists, dicts). Component state is saved by the engine itself (``state_dict()``).
+    """
+
+
+@hookspec
+def nas_checkpoint_load(run: Run, state: dict[str, Any]) -> None:
+    """Called after a checkpoint was read and the engine restored its own and components' state."""
+
+
+# --------------------------------------------------------------------------------------------
+# Lifecycle: search. Broadcast; return ignored.
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec
+def nas_search_start(run: Run, searcher_name: str) -> None:
+    """Called before a searcher runs on a trained supernet."""
+
+
+@hookspec
+def nas_search_end(run: Run, result: SearchResult) -> None:
+    """Called after a search with its result (chosen architecture, history, Pareto front)."""
+
+
+@hookspec
+def nas_batch_loaded(run: Run, batch: Batch) -> None:
+    """Called for every training batch after it was moved to the device (before the sampler).
+
+    For cross-cutting inspection (data checks, logging); must not modify the batch.
+    """

@@ -1,0 +1,129 @@
+"""What a searcher returns, and the problem it is handed."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from nas_core.config import ConstraintsConfig
+from nas_core.errors import ArchitectureError
+from nas_core.spaces.space import SearchSpace
+from nas_core.spaces.supernet import Arch
+
+
+@dataclass
+class Candidate:
+    arch: str
+    score: float
+    macs: int
+    params: int
+
+    def as_dict(self) -> dict:
+        return {"arch": self.arch, "score": self.score, "macs": self.macs, "params": self.params}
+
+
+@dataclass
+class SearchResult:
+    """The chosen architecture, every evaluated candidate, and (multi-objective) a Pareto front."""
+
+    best: Candidate
+    history: list[Candidate]
+    pareto: list[Candidate] = field(default_factory=list)
+    searcher: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "searcher": self.searcher,
+            "best": self.best.as_dict(),
+            "pareto": [c.as_dict() for c in self.pareto],
+            "history": [c.as_dict() for c in self.history],
+        }
+
+    def save(self, path: Path) -> Path:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.as_dict(), indent=1))
+        tmp.replace(path)
+        return path
+
+
+class SearchProblem:
+    """An objective over architectures with complexity constraints and a memo of scores.
+
+    ``score(arch)`` evaluates canonical architectures once (equivalent architectures share a
+    score); ``feasible(arch)`` checks the FLOPs / params constraints.
+    """
+
+    def __init__(self, space: SearchSpace, evaluate: Callable[[Sequence[Arch]], list[float]], constraints: ConstraintsConfig, seed: int):
+        self.space = space
+        self._evaluate = evaluate
+        self.constraints = constraints
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.cache: dict[Arch, float] = {}
+        self.history: list[Candidate] = []
+        self.check_satisfiable()
+
+    def check_satisfiable(self) -> None:
+        (min_macs, max_macs), (min_params, max_params) = self.space.bounds()
+        c = self.constraints
+        problems = []
+        if c.max_flops is not None and c.max_flops < min_macs:
+            problems.append(f"max_flops {c.max_flops:.4g} is below the smallest architecture's {min_macs:.4g}")
+        if c.min_flops is not None and c.min_flops > max_macs:
+            problems.append(f"min_flops {c.min_flops:.4g} is above the largest architecture's {max_macs:.4g}")
+        if c.max_params is not None and c.max_params < min_params:
+            problems.append(f"max_params {c.max_params:.4g} is below the smallest architecture's {min_params:.4g}")
+        if c.min_params is not None and c.min_params > max_params:
+            problems.append(f"min_params {c.min_params:.4g} is above the largest architecture's {max_params:.4g}")
+        if c.min_flops is not None and c.max_flops is not None and c.min_flops > c.max_flops:
+            problems.append("min_flops is larger than max_flops")
+        if c.min_params is not None and c.max_params is not None and c.min_params > c.max_params:
+            problems.append("min_params is larger than max_params")
+        if problems:
+            raise ArchitectureError(f"search.constraints: impossible: {'; '.join(problems)} in space '{self.space.name}'")
+
+    def violation(self, arch: Arch) -> float:
+        """0 when feasible, else the summed relative amount by which constraints are broken."""
+        macs, params = self.space.complexity(arch)
+        c = self.constraints
+        v = 0.0
+        if c.max_flops is not None:
+            v += max(0.0, macs / c.max_flops - 1)
+        if c.min_flops:
+            v += max(0.0, 1 - macs / c.min_flops)
+        if c.max_params is not None:
+            v += max(0.0, params / c.max_params - 1)
+        if c.min_params:
+            v += max(0.0, 1 - params / c.min_params)
+        return v
+
+    def feasible(self, arch: Arch) -> bool:
+        return self.violation(arch) == 0.0
+
+    def score_many(self, archs: Sequence[Arch]) -> list[float]:
+        canon = [self.space.canonical(a) for a in archs]
+        todo = sorted({a for a in canon if a not in self.cache})
+        if todo:
+            for arch, score in zip(todo, self._evaluate(todo)):
+                self.cache[arch] = float(score)
+                macs, params = self.space.complexity(arch)
+                self.history.append(Candidate(self.space.encode(arch), float(score), macs, params))
+        return [self.cache[a] for a in canon]
+
+    def score(self, arch: Arch) -> float:
+        return self.score_many([arch])[0]
+
+    def candidate(self, arch: Arch) -> Candidate:
+        arch = self.space.canonical(arch)
+        macs, params = self.space.complexity(arch)
+        return Candidate(self.space.encode(arch), self.score(arch), macs, params)
+
+    def random_feasible(self, tries: int = 10_000) -> Arch:
+        for _ in range(tries):
+            arch = self.space.sample(self.rng)
+            if self.feasible(arch):
+                return arch
+        raise ArchitectureError(f"search.constraints: no feasible architecture found in {tries} random samples of '{self.space.name}'")

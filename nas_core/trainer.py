@@ -1,0 +1,313 @@
+"""The supernet training loop.
+
+One optimiser step: load a batch, let regularizers prepare it, ask the sampler for the step's
+paths, let the teacher prepare targets, then for every path run forward, build the loss
+(label loss -> each regularizer -> extra-loss hooks) and backward -- gradients of all paths
+accumulate -- and make ONE optimiser step. Parameters a step did not use have no gradient, so
+SGD's momentum and weight decay leave them alone.
+
+Checkpoints hold the supernet, optimiser, scheduler, data position, every RNG and every
+component's state, so ``--resume`` continues exactly as if the run had not stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from nas_core.checkpoint import load_checkpoint, save_atomic
+from nas_core.components.base import Batch, PathOutput, StepContext
+from nas_core.config import TrainConfig
+from nas_core.data.arrays import BatchIterator, Normalizer
+from nas_core.errors import CheckpointError, NasError
+from nas_core.run import Run
+
+CHECKPOINT_FORMAT = "nas_core.checkpoint/1"
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def build_optimizer(cfg: TrainConfig, modules: list[torch.nn.Module]) -> torch.optim.Optimizer:
+    """SGD or AdamW; BN and bias parameters get no weight decay when ``no_decay_bn_bias``."""
+    decay, no_decay, seen = [], [], set()
+    for module in modules:
+        for name, p in module.named_parameters():
+            if id(p) in seen or not p.requires_grad:
+                continue
+            seen.add(id(p))
+            (no_decay if cfg.optimizer.no_decay_bn_bias and p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+    opt = cfg.optimizer
+    if opt.name == "adamw":
+        return torch.optim.AdamW(groups, lr=opt.lr, weight_decay=opt.weight_decay)
+    return torch.optim.SGD(groups, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov and opt.momentum > 0, weight_decay=opt.weight_decay)
+
+
+def build_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step schedule: linear warm-up, then cosine / linear decay to ``min_lr`` or constant."""
+    sched, base = cfg.scheduler, cfg.optimizer.lr
+    floor = sched.min_lr / base
+
+    def factor(step: int) -> float:
+        if step < sched.warmup_steps:
+            return (step + 1) / sched.warmup_steps
+        progress = (step - sched.warmup_steps) / max(1, total_steps - sched.warmup_steps)
+        progress = min(1.0, progress)
+        if sched.name == "cosine":
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        if sched.name == "linear":
+            return floor + (1 - floor) * (1 - progress)
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": [version, list(internal), gauss],
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((int(version), tuple(int(v) for v in internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    """Trains ``run.supernet`` with the run's components. ``fit(resume=...)`` is the entry point."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.cfg = run.config.train
+        data = run.data
+        self.loader = BatchIterator(data.train, self.cfg.batch_size, seed=run.config.seed, augment=data.augment)
+        self.steps_per_epoch = len(self.loader)
+        self.total_steps = self.cfg.max_steps or max(1, math.ceil(self.cfg.epochs * self.steps_per_epoch))
+        self.normalize = Normalizer(data.mean, data.std, run.device)
+        self.supernet = run.supernet
+        self.components = run.components()
+        extra = [m for c in self.components.values() for m in c.trainable_modules()]
+        self.optimizer = build_optimizer(self.cfg, [self.supernet, *extra])
+        self.scheduler = build_scheduler(self.cfg, self.optimizer, self.total_steps)
+        self.step = 0
+        self.checkpoint_path = run.run_dir / CHECKPOINT_NAME
+        self.metrics_path = run.run_dir / "metrics.jsonl"
+        self._tb = None
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "format": CHECKPOINT_FORMAT,
+            "space": self.run.config.space.name,
+            "space_options": self.run.config.space.options.model_dump(mode="json"),
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "supernet": self.supernet.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "loader": self.loader.state_dict(),
+            "rng": rng_state(),
+            "components": {slot: c.state_dict() for slot, c in self.components.items()},
+            "component_modules": {
+                slot: [m.state_dict() for m in c.trainable_modules()] for slot, c in self.components.items()
+            },
+            "plugins": {},
+        }
+        self.run.hooks.checkpoint_save(self.run, state)
+        return state
+
+    def save(self) -> Path | None:
+        if not self.run.is_main:
+            return None
+        return save_atomic(self.state_dict(), self.checkpoint_path)
+
+    def load(self, path: Path) -> None:
+        state = load_checkpoint(path, map_location=self.run.device)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path}: not a supernet checkpoint of this engine (format {state.get('format')!r})")
+        if state.get("space") != self.run.config.space.name:
+            raise CheckpointError(f"{path}: checkpoint is for space '{state.get('space')}', the config says '{self.run.config.space.name}'")
+        try:
+            self.supernet.load_state_dict(state["supernet"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            for slot, component in self.components.items():
+                component.load_state_dict(state["components"].get(slot, {}))
+                for module, module_state in zip(component.trainable_modules(), state["component_modules"].get(slot, [])):
+                    module.load_state_dict(module_state)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{path}: checkpoint does not fit this run's supernet or components ({first[:200]})") from None
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.loader.load_state_dict(state["loader"])
+        set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.run.hooks.checkpoint_load(self.run, state)
+
+    # ------------------------------------------------------------------ logging
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if not self.run.is_main:
+            return
+        with open(self.metrics_path, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                    self._tb.add_scalar(key, value, record["step"])
+
+    def _truncate_metrics(self) -> None:
+        """On resume, drop log lines past the checkpoint so the log matches an uninterrupted run."""
+        if not self.metrics_path.is_file():
+            return
+        keep = [line for line in self.metrics_path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= self.step]
+        self.metrics_path.write_text("".join(line + "\n" for line in keep))
+
+    def _open_tensorboard(self) -> None:
+        if not (self.cfg.tensorboard and self.run.is_main):
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is optional at run time
+            return
+        self._tb = SummaryWriter(str(self.run.run_dir / "tensorboard"))
+
+    # ------------------------------------------------------------------ training
+
+    def train_step(self) -> dict[str, float]:
+        run, cfg = self.run, self.cfg
+        epoch = self.step // self.steps_per_epoch
+        images, labels = self.loader.next_batch()
+        images = images.to(run.device, non_blocking=True)
+        use_labels = cfg.label_loss == "ce"
+        batch = Batch(self.normalize(images), labels.to(run.device) if use_labels else None, raw=images)
+        for regularizer in run.regularizers:
+            batch = regularizer.prepare_batch(batch)
+        run.hooks.batch_loaded(run, batch)
+        paths = run.sampler.sample(self.step)
+        ctx = StepContext(run, self.step, epoch, batch, paths, self.supernet)
+        run.hooks.before_train_step(ctx)
+        self.supernet.train()
+        if run.teacher is not None:
+            run.teacher.prepare(ctx)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses, correct, outputs = [], 0, []
+        for index, path in enumerate(paths):
+            features = self.supernet.forward_features(batch.student_input(index), path)
+            output = PathOutput(features, self.supernet.classifier(features))
+            loss = None
+            if use_labels:
+                loss = F.cross_entropy(output.logits, batch.labels, label_smoothing=cfg.label_smoothing)
+                correct += int((output.logits.argmax(1) == batch.labels).sum())
+            for regularizer in run.regularizers:
+                loss = regularizer.path_loss(ctx, index, output, loss)
+            for extra in run.hooks.extra_loss(ctx, index, output):
+                loss = extra if loss is None else loss + extra
+            if loss is None:
+                raise NasError("train.label_loss is 'none' and no regularizer or plugin provides a loss")
+            if not torch.isfinite(loss):
+                raise NasError(f"training diverged: loss is {loss.item()} at step {self.step} (lower train.optimizer.lr?)")
+            loss.backward()
+            losses.append(float(loss.detach()))
+            outputs.append(PathOutput(output.features.detach(), output.logits.detach()))
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        if run.teacher is not None:
+            run.teacher.update(ctx, outputs)
+        metrics = {"loss": sum(losses) / len(losses), "lr": self.optimizer.param_groups[0]["lr"]}
+        if use_labels:
+            metrics["train_acc"] = 100.0 * correct / (batch.size * len(paths))
+        metrics.update(run.hooks.after_train_step(ctx, metrics))
+        self.step += 1
+        return metrics
+
+    def fit(self, resume: bool = False) -> dict[str, float]:
+        run = self.run
+        if resume:
+            if not self.checkpoint_path.is_file():
+                raise CheckpointError(f"{self.checkpoint_path}: no checkpoint to resume from")
+            self.load(self.checkpoint_path)
+            if run.is_main:
+                self._truncate_metrics()
+        elif self.checkpoint_path.exists():
+            raise NasError(f"{self.checkpoint_path}: a checkpoint already exists; pass --resume to continue it or choose another run_dir")
+        if run.is_main:
+            run.run_dir.mkdir(parents=True, exist_ok=True)
+            run.write_metadata("train")
+        self._open_tensorboard()
+        run.hooks.train_start(run)
+        window: list[dict[str, float]] = []
+        last: dict[str, float] = {}
+        with Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+            disable=not (self.cfg.progress and run.is_main), transient=True,
+        ) as progress:
+            task = progress.add_task("train", total=self.total_steps, completed=self.step, info="")
+            while self.step < self.total_steps:
+                metrics = self.train_step()
+                window.append(metrics)
+                progress.update(task, completed=self.step, info=f"loss {metrics['loss']:.3f}")
+                epoch_done = self.step % self.steps_per_epoch == 0
+                if self.step % self.cfg.log_every_steps == 0 or epoch_done or self.step == self.total_steps:
+                    last = {k: sum(m[k] for m in window) / len(window) for k in window[-1]}
+                    last["lr"] = window[-1]["lr"]
+                    self._log({"step": self.step, "epoch": self.step / self.steps_per_epoch, **last})
+                    window = []
+                if epoch_done:
+                    epoch = self.step // self.steps_per_epoch - 1
+                    extra = run.hooks.epoch_end(run, epoch, last)
+                    if extra:
+                        self._log({"step": self.step, "epoch": self.step / self.steps_per_epoch, **extra})
+                every = self.cfg.checkpoint_every_steps
+                if epoch_done or (every and self.step % every == 0):
+                    self.save()
+        self.save()
+        run.hooks.train_end(run)
+        if self._tb is not None:
+            self._tb.close()
+        return last
+
+
+def load_supernet_weights(run: Run, path: str | Path) -> dict[str, Any]:
+    """Load a trained supernet (and component state) from a checkpoint for search/export/rank."""
+    path = Path(path)
+    state = load_checkpoint(path, map_location=run.device)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a supernet checkpoint of this engine (format {state.get('format')!r})")
+    if state.get("space") != run.config.space.name:
+        raise CheckpointError(f"{path}: checkpoint is for space '{state.get('space')}', the config says '{run.config.space.name}'")
+    try:
+        run.supernet.load_state_dict(state["supernet"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"{path}: weights do not fit this config's supernet ({first[:200]}); same space options?") from None
+    for slot, component in run.components().items():
+        try:
+            component.load_state_dict(state.get("components", {}).get(slot, {}))
+            for module, module_state in zip(component.trainable_modules(), state.get("component_modules", {}).get(slot, [])):
+                module.load_state_dict(module_state)
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path}: state of component '{slot}' does not fit ({str(exc).splitlines()[0][:200]})") from None
+    run.hooks.checkpoint_load(run, state)
+    return state
