@@ -102,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.debug:
         warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+        warnings.formatwarning = lambda message, *rest, **kw: f"warning: {message}\n"
     try:
         return dispatch(args)
     except NasError as exc:

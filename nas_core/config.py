@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from nas_core.errors import ConfigError
 from nas_core.registry import Registries, Registry, RegistryError
@@ -132,6 +132,23 @@ class RunConfig(Section):
     export: ExportConfig = Field(default_factory=ExportConfig)
 
     _source: str = PrivateAttr(default="<config>")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_component_names(cls, data: Any) -> Any:
+        """``space: {width: 0.5}`` means the default space with that option (same for data,
+        sampler, evaluator and search.searcher)."""
+        if not isinstance(data, dict):
+            return data
+        defaults = {"space": "nas-bench-macro", "data": "cifar10", "sampler": "uniform", "evaluator": "accuracy"}
+        for key, name in defaults.items():
+            if isinstance(data.get(key), dict) and "name" not in data[key]:
+                data[key] = {"name": name, **data[key]}
+        search = data.get("search")
+        if isinstance(search, dict) and isinstance(search.get("searcher"), dict) and "name" not in search["searcher"]:
+            search["searcher"] = {"name": "evolution", **search["searcher"]}
+        return data
+
     _sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)
 
     @property

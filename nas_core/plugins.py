@@ -23,7 +23,7 @@ from typing import Any
 import pluggy
 
 from nas_core import ENTRY_POINT_GROUP, PLUGIN_API_VERSION, PROJECT_NAME, __version__, hookspecs
-from nas_core.errors import PluginError
+from nas_core.errors import NasError, PluginError
 from nas_core.registry import Registries
 
 REGISTRATION_HOOKS = {
@@ -147,12 +147,13 @@ class PluginHost:
                     if impl.plugin is info.module:
                         try:
                             impl.function(registry=registry)
-                        except PluginError:
+                        except NasError:  # duplicates and the like are errors of the installation
                             raise
                         except Exception as exc:
                             if name in self._enable or name == "builtin":
-                                raise
+                                raise PluginError(f"plugin '{name}': {hook_name} failed: {type(exc).__name__}: {exc}") from None
                             info.error = f"registration failed: {type(exc).__name__}: {exc}"
+                            warnings.warn(f"plugin '{name}' failed to register and is skipped: {info.error}", stacklevel=2)
                 added = sorted(set(registry.list()) - before)
                 if added:
                     info.registered[attr] = added

@@ -1,0 +1,113 @@
+"""Search, export and rank on a trained tiny supernet (real CIFAR-10)."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from nas_core.config import ConstraintsConfig
+from nas_core.errors import ArchitectureError
+from nas_core.export import load_subnet
+from nas_core.ranking import rank_statistics, sample_distinct, top_k_overlap
+from nas_core.search_result import SearchProblem
+from nas_core.spaces.nas_bench_macro import nas_bench_macro
+from nas_test_helpers import REPO, nas, tiny_overrides, tiny_run
+
+QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+
+
+def test_evolution_respects_flops_constraint(trained_tiny):
+    limit = 2.0e6
+    proc = nas("search", QUICKSTART, *tiny_overrides(trained_tiny, f"search.constraints.max_flops={limit}",
+               "search.searcher.population=6", "search.searcher.generations=3"), check=True)
+    result = json.loads((trained_tiny / "search.json").read_text())
+    assert result["best"]["macs"] <= limit
+    assert len(result["history"]) >= 6
+    assert result["best"]["score"] == max(c["score"] for c in result["history"] if c["macs"] <= limit)
+    assert result["best"]["arch"] in proc.stdout
+
+
+def test_nsga2_front_is_non_dominated(trained_tiny, tmp_path):
+    run_dir = tmp_path / "nsga"
+    run_dir.mkdir()
+    (run_dir / "checkpoint.pt").symlink_to(trained_tiny / "checkpoint.pt")
+    nas("search", QUICKSTART, *tiny_overrides(run_dir, "search.searcher.name=nsga2", "search.searcher.population=6",
+        "search.searcher.generations=2"), check=True)
+    result = json.loads((run_dir / "search.json").read_text())
+    front = result["pareto"]
+    assert front and (run_dir / "pareto.png").is_file()
+    for a in front:
+        for b in front:
+            dominates = b["score"] >= a["score"] and b["macs"] <= a["macs"] and b["params"] <= a["params"] and b != a
+            assert not (dominates and (b["score"], b["macs"], b["params"]) != (a["score"], a["macs"], a["params"]))
+
+
+def test_impossible_constraint_is_one_clear_error(trained_tiny):
+    proc = nas("search", QUICKSTART, *tiny_overrides(trained_tiny, "search.constraints.max_flops=1000"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: search.constraints: impossible: max_flops 1000 is below the smallest")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_export_inherits_weights_and_onnx_matches(trained_tiny, tmp_path):
+    out = tmp_path / "export"
+    nas("export", QUICKSTART, *tiny_overrides(trained_tiny, "export.onnx=true"), "--arch", "12021201", "--out", str(out), check=True)
+    summary = json.loads((out / "arch.json").read_text())
+    assert summary["arch"] == "12021201" and summary["onnx_max_abs_diff"] < 1e-4
+    run = tiny_run(trained_tiny)
+    subnet, arch = load_subnet(out / "subnet.pt", run)
+    from nas_core.trainer import load_supernet_weights
+    from nas_core.export import extract_subnet
+
+    load_supernet_weights(run, trained_tiny / "checkpoint.pt")
+    expected = extract_subnet(run, arch)
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(subnet.eval()(x), expected(x), atol=1e-6)
+        session = ort.InferenceSession(str(out / "subnet.onnx"), providers=["CPUExecutionProvider"])
+        (onnx_out,) = session.run(None, {"images": x.numpy()})
+    assert np.abs(onnx_out - subnet(x).numpy()).max() < 1e-4
+    # the exported BN statistics were recalibrated for this path, not the supernet's shared ones
+    sup = torch.load(trained_tiny / "checkpoint.pt", weights_only=True)["supernet"]
+    assert not torch.equal(subnet.state_dict()["stem.0.1.running_mean"], sup["stem.0.1.running_mean"])
+
+
+def test_rank_reports_tau_with_ci_groups_and_plot(trained_tiny):
+    proc = nas("rank", QUICKSTART, *tiny_overrides(trained_tiny, "rank.num_archs=24", "rank.bootstrap=200"), check=True)
+    report = json.loads((trained_tiny / "rank.json").read_text())
+    assert report["n"] == 24 and len({a["arch"] for a in report["archs"]}) == 24
+    lo, hi = report["kendall_tau_ci95"]
+    assert -1 <= lo <= hi <= 1
+    assert (trained_tiny / "rank.png").stat().st_size > 1000
+    assert "Kendall tau" in proc.stdout
+
+
+def test_rank_statistics_known_answers():
+    truth = np.arange(50, dtype=float)
+    groups = [i % 3 for i in range(50)]
+    perfect = rank_statistics(truth * 2 + 1, truth, groups, resamples=200)
+    assert perfect["kendall_tau"] == pytest.approx(1.0) and perfect["spearman_rho"] == pytest.approx(1.0)
+    assert perfect["group_tau_weighted_mean"] == pytest.approx(1.0)
+    assert perfect["top_k_overlap"]["10"] == 1.0
+    reverse = rank_statistics(-truth, truth, groups, resamples=200)
+    assert reverse["kendall_tau"] == pytest.approx(-1.0)
+    noisy = rank_statistics(truth + np.random.default_rng(0).normal(0, 15, 50), truth, groups, resamples=500)
+    lo, hi = noisy["kendall_tau_ci95"]
+    assert lo < noisy["kendall_tau"] < hi and hi - lo > 0.05
+    assert top_k_overlap(np.array([3.0, 2, 1, 0]), np.array([0.0, 1, 2, 3]), 2) == 0.0
+
+
+def test_sample_distinct_is_seeded_and_canonical():
+    space = nas_bench_macro()
+    a, b = sample_distinct(space, 200, 5), sample_distinct(space, 200, 5)
+    assert a == b and len(set(a)) == 200
+    assert all(space.canonical(x) == x for x in a)
+    assert sample_distinct(space, 200, 6) != a
+
+
+def test_search_problem_rejects_impossible_bounds():
+    space = nas_bench_macro()
+    with pytest.raises(ArchitectureError, match="min_flops .* is above the largest"):
+        SearchProblem(space, lambda archs: [0.0] * len(archs), ConstraintsConfig(min_flops=1e12), 0)
