@@ -1,0 +1,21 @@
+"""Every benchmark script runs in its --quick mode and writes its result file."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nas_test_helpers import REPO
+
+BENCHMARKS = sorted(p.name for p in (REPO / "benchmarks").glob("bench_*.py"))
+
+
+@pytest.mark.parametrize("script", BENCHMARKS)
+def test_benchmark_quick_mode(script, shared_data):
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--quick"], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "-> " in proc.stdout and "results" in proc.stdout
+    path = proc.stdout.rsplit("-> ", 1)[1].split()[0]
+    data = json.loads(open(path).read())
+    assert data["quick"] is True
