@@ -88,7 +88,10 @@ def _read_torchvision(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
     out = {}
     for split, train in (("train", True), ("test", False)):
-        ds = CIFAR10(str(path), train=train, download=False)
+        try:
+            ds = CIFAR10(str(path), train=train, download=False)
+        except RuntimeError as exc:
+            raise DataError(f"{path}: torchvision CIFAR-10 files unreadable ({exc})") from None
         out[split] = (np.asarray(ds.data, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64))
     return out
 
