@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from nas_core import distributed
 from nas_core.config import RunConfig
 from nas_core.errors import DataError, NasError
 from nas_core.export import export_subnet
@@ -33,7 +34,8 @@ def ground_truth_for(run: Run) -> dict | None:
 
 def train(run: Run, resume: bool = False) -> dict[str, float]:
     metrics = Trainer(run).fit(resume=resume)
-    console.print(f"[green]trained[/green] {run.run_dir / CHECKPOINT_NAME}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    if run.is_main:
+        console.print(f"[green]trained[/green] {run.run_dir / CHECKPOINT_NAME}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     return metrics
 
 
@@ -49,11 +51,13 @@ def search(run: Run, checkpoint: str | None = None) -> SearchResult:
     result = run.searcher.search(problem)
     result.searcher = searcher_name
     run.hooks.search_end(run, result)
-    run.run_dir.mkdir(parents=True, exist_ok=True)
-    result.save(run.run_dir / "search.json")
-    if result.pareto:
-        _pareto_outputs(run, result)
-    _print_result(run, result)
+    distributed.check_same(result.best.arch, "the chosen architecture")
+    if run.is_main:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        result.save(run.run_dir / "search.json")
+        if result.pareto:
+            _pareto_outputs(run, result)
+        _print_result(run, result)
     return result
 
 

@@ -74,7 +74,8 @@ class SchedulerConfig(Section):
 class TrainConfig(Section):
     epochs: float = Field(1.0, gt=0, description="may be fractional for short proxy runs")
     max_steps: int | None = Field(None, gt=0, description="stop after this many optimiser steps")
-    batch_size: int = Field(128, gt=0)
+    batch_size: int = Field(128, gt=0, description="global batch: split evenly over torchrun processes")
+    micro_batches: int = Field(1, gt=0, description="gradient accumulation over this many slices per process")
     label_loss: Literal["ce", "none"] = "ce"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     grad_clip: float | None = Field(5.0, gt=0)

@@ -7,7 +7,6 @@ decodes a data set and ``nas search`` never builds an optimiser.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import sys
 import time
@@ -17,7 +16,7 @@ from typing import Any
 
 import torch
 
-from nas_core import __version__
+from nas_core import __version__, distributed
 from nas_core.components.base import Evaluator, Regularizer, Sampler, Searcher, Teacher
 from nas_core.config import RunConfig, resolve_config
 from nas_core.data.arrays import DataSplits
@@ -107,10 +106,11 @@ class Run:
         self.host = host
         self.registries = host.registries
         self.hooks = Hooks(host)
-        self.device = resolve_device(config.device)
+        rank_device = distributed.init_from_env()
+        self.device = rank_device if rank_device is not None and config.device in ("auto", "cuda") else resolve_device(config.device)
         self.run_dir = Path(run_dir or config.run_dir)
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = distributed.rank()
+        self.world_size = distributed.world_size()
 
     @classmethod
     def create(cls, config: RunConfig, run_dir: str | Path | None = None) -> "Run":

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from nas_core import distributed
 from nas_core.config import ConstraintsConfig
 from nas_core.errors import ArchitectureError
 from nas_core.spaces.space import SearchSpace
@@ -107,11 +108,23 @@ class SearchProblem:
         canon = [self.space.canonical(a) for a in archs]
         todo = sorted({a for a in canon if a not in self.cache})
         if todo:
-            for arch, score in zip(todo, self._evaluate(todo)):
+            for arch, score in zip(todo, self._evaluate_sharded(todo)):
                 self.cache[arch] = float(score)
                 macs, params = self.space.complexity(arch)
                 self.history.append(Candidate(self.space.encode(arch), float(score), macs, params))
         return [self.cache[a] for a in canon]
+
+    def _evaluate_sharded(self, archs: list[Arch]) -> list[float]:
+        """Under torchrun each rank scores every world_size-th candidate; scores are all-gathered
+        so every rank holds the same cache (and so makes the same choices)."""
+        count, me = distributed.world_size(), distributed.rank()
+        mine = archs[me::count]
+        local = [float(s) for s in self._evaluate(mine)] if mine else []
+        gathered = distributed.all_gather_objects(local)
+        scores: list[float] = [0.0] * len(archs)
+        for r, part in enumerate(gathered):
+            scores[r::count] = part
+        return scores
 
     def score(self, arch: Arch) -> float:
         return self.score_many([arch])[0]

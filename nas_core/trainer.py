@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from nas_core import distributed
 from nas_core.checkpoint import load_checkpoint, save_atomic
 from nas_core.components.base import Batch, PathOutput, StepContext
 from nas_core.config import TrainConfig
@@ -67,6 +68,24 @@ def build_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_st
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def split_batch(batch: Batch, parts: int) -> list[Batch]:
+    """``parts`` consecutive slices of a batch (views, labels and raw images sliced alike)."""
+    if parts == 1:
+        return [batch]
+    if batch.size % parts:
+        raise NasError(f"train.micro_batches {parts} does not divide the per-process batch of {batch.size}")
+    per = batch.size // parts
+
+    def cut(t, i):
+        if t is None:
+            return None
+        if isinstance(t, list):
+            return [v[i * per : (i + 1) * per] for v in t]
+        return t[i * per : (i + 1) * per]
+
+    return [Batch(cut(batch.inputs, i), cut(batch.labels, i), cut(batch.raw, i)) for i in range(parts)]
 
 
 def rng_state() -> dict[str, Any]:
@@ -193,51 +212,67 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
 
-    def train_step(self) -> dict[str, float]:
-        run, cfg = self.run, self.cfg
-        epoch = self.step // self.steps_per_epoch
+    def _local_batch(self) -> Batch:
+        """This rank's slice of the next global batch, normalised, labels only if used."""
+        run = self.run
         images, labels = self.loader.next_batch()
-        images = images.to(run.device, non_blocking=True)
-        use_labels = cfg.label_loss == "ce"
-        batch = Batch(self.normalize(images), labels.to(run.device) if use_labels else None, raw=images)
+        images = distributed.shard(images).to(run.device, non_blocking=True)
+        use_labels = self.cfg.label_loss == "ce"
+        labels = distributed.shard(labels).to(run.device) if use_labels else None
+        batch = Batch(self.normalize(images), labels, raw=images)
         for regularizer in run.regularizers:
             batch = regularizer.prepare_batch(batch)
         run.hooks.batch_loaded(run, batch)
+        return batch
+
+    def train_step(self) -> dict[str, float]:
+        run, cfg = self.run, self.cfg
+        epoch = self.step // self.steps_per_epoch
+        full_batch = self._local_batch()
         paths = run.sampler.sample(self.step)
-        ctx = StepContext(run, self.step, epoch, batch, paths, self.supernet)
-        run.hooks.before_train_step(ctx)
+        distributed.check_same(paths, f"the sampled paths of step {self.step}")
         self.supernet.train()
-        if run.teacher is not None:
-            run.teacher.prepare(ctx)
         self.optimizer.zero_grad(set_to_none=True)
-        losses, correct, outputs = [], 0, []
-        for index, path in enumerate(paths):
-            features = self.supernet.forward_features(batch.student_input(index), path)
-            output = PathOutput(features, self.supernet.classifier(features))
-            loss = None
-            if use_labels:
-                loss = F.cross_entropy(output.logits, batch.labels, label_smoothing=cfg.label_smoothing)
-                correct += int((output.logits.argmax(1) == batch.labels).sum())
-            for regularizer in run.regularizers:
-                loss = regularizer.path_loss(ctx, index, output, loss)
-            for extra in run.hooks.extra_loss(ctx, index, output):
-                loss = extra if loss is None else loss + extra
-            if loss is None:
-                raise NasError("train.label_loss is 'none' and no regularizer or plugin provides a loss")
-            if not torch.isfinite(loss):
-                raise NasError(f"training diverged: loss is {loss.item()} at step {self.step} (lower train.optimizer.lr?)")
-            loss.backward()
-            losses.append(float(loss.detach()))
-            outputs.append(PathOutput(output.features.detach(), output.logits.detach()))
+        slices = split_batch(full_batch, cfg.micro_batches)
+        if len(slices) > 1 and run.teacher is not None:
+            raise NasError("train.micro_batches > 1 cannot be combined with a teacher (it prepares targets per whole batch)")
+        losses, correct, seen, outputs = [], 0, 0, []
+        for batch in slices:
+            ctx = StepContext(run, self.step, epoch, batch, paths, self.supernet)
+            run.hooks.before_train_step(ctx)
+            if run.teacher is not None:
+                run.teacher.prepare(ctx)
+            for index, path in enumerate(paths):
+                features = self.supernet.forward_features(batch.student_input(index), path)
+                output = PathOutput(features, self.supernet.classifier(features))
+                loss = None
+                if batch.labels is not None:
+                    loss = F.cross_entropy(output.logits, batch.labels, label_smoothing=cfg.label_smoothing)
+                    correct += int((output.logits.argmax(1) == batch.labels).sum())
+                    seen += batch.size
+                for regularizer in run.regularizers:
+                    loss = regularizer.path_loss(ctx, index, output, loss)
+                for extra in run.hooks.extra_loss(ctx, index, output):
+                    loss = extra if loss is None else loss + extra
+                if loss is None:
+                    raise NasError("train.label_loss is 'none' and no regularizer or plugin provides a loss")
+                if not torch.isfinite(loss):
+                    raise NasError(f"training diverged: loss is {loss.item()} at step {self.step} (lower train.optimizer.lr?)")
+                (loss / len(slices)).backward()
+                losses.append(float(loss.detach()))
+                outputs.append(PathOutput(output.features.detach(), output.logits.detach()))
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        distributed.all_reduce_gradients(params)
         if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         if run.teacher is not None:
             run.teacher.update(ctx, outputs)
         metrics = {"loss": sum(losses) / len(losses), "lr": self.optimizer.param_groups[0]["lr"]}
-        if use_labels:
-            metrics["train_acc"] = 100.0 * correct / (batch.size * len(paths))
+        if seen:
+            metrics["train_acc"] = 100.0 * correct / seen
+        metrics = distributed.all_reduce_mean(metrics, run.device)
         metrics.update(run.hooks.after_train_step(ctx, metrics))
         self.step += 1
         return metrics
@@ -283,6 +318,9 @@ class Trainer:
                 if epoch_done or (every and self.step % every == 0):
                     self.save()
         self.save()
+        if distributed.is_distributed():
+            distributed.check_same(distributed.fingerprint(self.supernet), "the supernet weights after training")
+        distributed.barrier()
         run.hooks.train_end(run)
         if self._tb is not None:
             self._tb.close()
