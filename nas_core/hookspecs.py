@@ -29,14 +29,33 @@ evaluator     kNN / linear probe after BN recal.       accuracy after BN recalib
 searcher      any black-box searcher                   NSGA-II Pareto front (``Searcher``)    top board entry (``Searcher``)
 ============  =======================================  ====================================  ===============================
 
-Registration hooks run once, right after plugins are loaded; lifecycle hooks run in this order
-(``nas_core.testing`` asserts it)::
+Registration hooks run once, right after plugins are loaded; lifecycle hooks of one run (one
+command: ``config``, ``train``, ``search``, ``export``, ``rank`` or ``run``) follow this order.
+``[x]`` is optional, ``x*`` repeats zero or more times, ``x+`` one or more times; the block is
+machine-read: ``nas_core.testing.assert_lifecycle_order`` checks recorded calls against it::
 
-    nas_configure -> nas_space_built -> nas_train_start
-      -> (nas_before_train_step -> nas_extra_loss* -> nas_after_train_step)* -> nas_epoch_end ...
-      -> nas_checkpoint_save* -> nas_train_end
-    nas_checkpoint_load happens right after nas_space_built when resuming.
-    nas_search_start -> nas_search_end around every search.
+    nas_configure
+    -> [ nas_space_built
+         -> [ nas_checkpoint_load ]
+         -> [ nas_train_start
+              -> ( nas_batch_loaded -> nas_before_train_step -> nas_extra_loss*
+                   -> nas_after_train_step -> [ nas_epoch_end ] -> [ nas_checkpoint_save ] )*
+              -> nas_checkpoint_save -> nas_train_end ]
+         -> ( nas_checkpoint_load -> [ nas_search_start -> nas_search_end ] )* ]
+
+That is: ``nas_checkpoint_load`` follows ``nas_space_built`` when resuming and before every
+search / export / rank; ``nas_extra_loss`` runs once per path of the step; ``nas_epoch_end``
+and a ``nas_checkpoint_save`` close every epoch; the final checkpoint precedes ``nas_train_end``.
+
+Versioning
+==========
+The hook API has its own version, ``nas_core.PLUGIN_API_VERSION`` (``MAJOR.MINOR``). A plugin
+module declares the version it was written for, ``NAS_PLUGIN_API = "1"`` (or ``"1.2"`` when it
+needs what 1.2 added); a plugin whose major differs, or whose minor is newer than the engine's,
+is rejected with a one-line error naming both versions. Within a major, hooks and arguments are
+only added; an argument on its way out stays in its spec and is marked with
+``warn_on_impl_args=deprecated_arguments(...)`` (:mod:`nas_core.deprecation`), so every
+implementation that asks for it warns when its plugin loads.
 """
 
 from __future__ import annotations
@@ -144,6 +163,14 @@ def nas_train_start(run: Run) -> None:
 
 
 @hookspec
+def nas_batch_loaded(run: Run, batch: Batch) -> None:
+    """Called for every training batch after it was moved to the device (before the sampler).
+
+    For cross-cutting inspection (data checks, logging); must not modify the batch.
+    """
+
+
+@hookspec
 def nas_before_train_step(ctx: StepContext) -> None:
     """Called before each optimiser step, after the sampler chose ``ctx.paths``."""
 
@@ -206,11 +233,3 @@ def nas_search_start(run: Run, searcher_name: str) -> None:
 @hookspec
 def nas_search_end(run: Run, result: SearchResult) -> None:
     """Called after a search with its result (chosen architecture, history, Pareto front)."""
-
-
-@hookspec
-def nas_batch_loaded(run: Run, batch: Batch) -> None:
-    """Called for every training batch after it was moved to the device (before the sampler).
-
-    For cross-cutting inspection (data checks, logging); must not modify the batch.
-    """

@@ -55,14 +55,23 @@ class PluginInfo:
         return self.module is not None and self.error is None
 
 
-def _api_major(version: str) -> str:
-    return str(version).split(".")[0]
+def _api_tuple(version: str) -> tuple[int, int] | None:
+    parts = str(version).strip().split(".")
+    if not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1]) if len(parts) == 2 else 0
 
 
 def check_api(name: str, module: ModuleType) -> None:
-    """A plugin may declare ``NAS_PLUGIN_API = "1"``; another major is rejected by name."""
+    """A plugin may declare ``NAS_PLUGIN_API = "1"`` (or ``"1.2"``): the major must equal the
+    engine's and the minor must not be newer; otherwise it is rejected, naming both versions."""
     wanted = getattr(module, "NAS_PLUGIN_API", None)
-    if wanted is not None and _api_major(wanted) != _api_major(PLUGIN_API_VERSION):
+    if wanted is None:
+        return
+    need, have = _api_tuple(wanted), _api_tuple(PLUGIN_API_VERSION)
+    if need is None:
+        raise PluginError(f"plugin '{name}' declares NAS_PLUGIN_API = {wanted!r}, which is not a version like \"1\" or \"1.0\"")
+    if have is not None and (need[0] != have[0] or need[1] > have[1]):
         raise PluginError(
             f"plugin '{name}' needs plugin API {wanted}, but nas-core {__version__} provides plugin API {PLUGIN_API_VERSION}"
         )

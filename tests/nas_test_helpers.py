@@ -37,9 +37,9 @@ def tiny_run(run_dir: Path, *extra: str) -> Run:
     return Run.create(load_config(REPO / "configs" / "quickstart.yaml", tiny_overrides(run_dir, *extra)))
 
 
-def nas(*args: str, env: dict | None = None, check: bool = False, timeout: float = 600) -> subprocess.CompletedProcess:
+def nas(*args: str, env: dict | None = None, check: bool = False, timeout: float = 1500) -> subprocess.CompletedProcess:
     """Run the CLI in a subprocess; returns the completed process (text output)."""
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}  # tiny nets: one thread is fastest
     proc = subprocess.run([sys.executable, "-m", "nas_core.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"nas {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
