@@ -1,0 +1,160 @@
+"""The Cream teacher: prioritized path board + meta-matching network + the network's optimiser.
+
+``prepare(ctx)`` (before the step's forward passes), once the warm-up is over and the board is
+not empty, for every path of the step: scores each board entry with the meta network, takes the
+argmax entry as the teacher and rho = sigmoid(-w) of that same entry, and computes the
+teacher's soft targets on the path's own input batch (no gradient). It puts them in
+``ctx.extras["cream"]`` for the ``cream`` regularizer.
+
+``update(ctx, outputs)`` (after the optimiser step): every ``meta_update_every`` steps after the
+warm-up, one meta-gradient update of the meta network (:func:`nas_cream.meta.meta_step`; the
+first ``meta_slice`` images of the batch drive the virtual step, the next ``meta_slice`` are the
+held-out images); then each path of the step is offered to the board with its accuracy on the
+batch, its MACs, its first ``stored_images`` images and its own softmax outputs on them.
+
+Everything -- board, meta weights, meta optimiser, counters -- is in ``state_dict()`` as plain
+tensors / numbers / lists, so ``--resume`` continues exactly and ``nas search`` gets the board.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any, Literal, Sequence
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from nas_core.components.base import PathOutput, StepContext, Teacher
+from nas_core.components.evaluators import preserved_bn_state
+from nas_core.config import Section
+from nas_core.errors import NasError
+
+from nas_cream.board import BoardEntry, PathBoard
+from nas_cream.meta import MetaMatchingNetwork, choose_teacher, meta_scores, meta_step, student_probs_on_board
+from nas_cream.settings import total_steps, warmup_end
+
+
+class CreamTeacherOptions(Section):
+    board_size: int = Field(10, gt=0, description="K, entries on the prioritized path board")
+    admission: Literal["gap-or-flops", "gap"] = Field("gap-or-flops", description="gap: accuracy gap only")
+    acc_gap: float = Field(5.0, ge=0, description="accuracy points a path must beat the worst entry by")
+    stored_images: int = Field(4, gt=0, description="images (and the path's outputs on them) kept per entry")
+    meta_update_every: int = Field(200, ge=0, description="steps between meta-network updates (0: never)")
+    meta_lr: float = Field(1e-4, gt=0)
+    meta_optimizer: Literal["adam", "sgd"] = "adam"
+    meta_grad_clip: float = Field(1.0, gt=0)
+    meta_slice: int | None = Field(None, gt=0, description="images per virtual step / held-out set (default: half the batch)")
+    virtual_lr: float | None = Field(None, gt=0, description="lr of the virtual step (default: the supernet's scheduled lr)")
+
+
+class CreamTeacher(Teacher):
+    """Prioritized paths as teachers, chosen per step by a meta-matching network."""
+
+    def __init__(self, run: Any, board_size: int = 10, admission: str = "gap-or-flops", acc_gap: float = 5.0,
+                 stored_images: int = 4, meta_update_every: int = 200, meta_lr: float = 1e-4, meta_optimizer: str = "adam",
+                 meta_grad_clip: float = 1.0, meta_slice: int | None = None, virtual_lr: float | None = None):
+        if run.config.train.label_loss != "ce":
+            raise NasError("teacher 'cream': needs labels (train.label_loss: ce); board accuracy and distillation are supervised")
+        self.run = run
+        self.space = run.space
+        self.device = run.device
+        self.stored_images = stored_images
+        self.meta_update_every = meta_update_every
+        self.meta_grad_clip = meta_grad_clip
+        self.meta_slice = meta_slice
+        self.virtual_lr = virtual_lr
+        self.board = PathBoard(board_size, acc_gap, admission, key=self.space.canonical)  # type: ignore[arg-type]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(run.config.seed * 31 + 5)
+            self.meta = MetaMatchingNetwork(self.space.num_classes, stored_images).to(self.device)
+        params = list(self.meta.parameters())
+        self.meta_optimizer = torch.optim.Adam(params, lr=meta_lr) if meta_optimizer == "adam" else torch.optim.SGD(params, lr=meta_lr, momentum=0.9)
+        self.meta_updates = 0
+        self.last_meta: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ schedule
+
+    @cached_property
+    def warmup_end(self) -> int:
+        return warmup_end(self.run)
+
+    def active(self, step: int) -> bool:
+        return step >= self.warmup_end
+
+    def _scheduled_lr(self, step: int) -> float:
+        if self.virtual_lr is not None:
+            return self.virtual_lr
+        from nas_core.trainer import build_scheduler
+
+        cfg = self.run.config.train
+        dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.optimizer.lr)
+        factor = build_scheduler(cfg, dummy, total_steps(self.run)).lr_lambdas[0]
+        return cfg.optimizer.lr * factor(step)
+
+    # ------------------------------------------------------------------ the two calls
+
+    def prepare(self, ctx: StepContext) -> None:
+        info: dict[str, Any] = {"active": False}
+        ctx.extras["cream"] = info
+        if not self.active(ctx.step) or not len(self.board):
+            return
+        rhos, targets, indices, scores = [], [], [], []
+        for index, path in enumerate(ctx.paths):
+            with torch.no_grad():
+                choice = choose_teacher(meta_scores(self.meta, student_probs_on_board(ctx.supernet, path, self.board), self.board))
+                with preserved_bn_state(ctx.supernet):
+                    ctx.supernet.train()
+                    teacher_logits = ctx.supernet(ctx.batch.student_input(index), self.board[choice.index].arch)
+            rhos.append(float(choice.rho))
+            targets.append(F.softmax(teacher_logits, dim=1))
+            indices.append(choice.index)
+            scores.append(choice.scores.tolist())
+        info.update(active=True, rho=rhos, teacher_probs=targets, teacher_index=indices, meta_scores=scores,
+                    teacher_arch=[self.board[i].arch for i in indices])
+
+    def update(self, ctx: StepContext, outputs: Sequence[PathOutput]) -> None:
+        if not self.active(ctx.step):
+            return
+        since = ctx.step - self.warmup_end
+        if self.meta_update_every and since > 0 and since % self.meta_update_every == 0 and len(self.board):
+            self._meta_update(ctx)
+        labels = ctx.batch.labels
+        for index, (path, output) in enumerate(zip(ctx.paths, outputs)):
+            logits = output.logits.detach()
+            acc = 100.0 * float((logits.argmax(1) == labels).float().mean())
+            k = self.stored_images
+            entry = BoardEntry(
+                tuple(int(c) for c in path), acc, int(self.space.complexity(path)[0]),
+                ctx.batch.student_input(index)[:k].detach().clone(), F.softmax(logits[:k], dim=1).clone(), ctx.step,
+            )
+            self.board.offer(entry)
+
+    def _meta_update(self, ctx: StepContext) -> None:
+        images, labels = ctx.batch.student_input(0), ctx.batch.labels
+        half = self.meta_slice or max(1, len(images) // 2)
+        if 2 * half > len(images):
+            raise NasError(f"teacher 'cream': meta_slice {half} needs a batch of at least {2 * half} images")
+        self.last_meta = meta_step(
+            self.meta, self.meta_optimizer, ctx.supernet, ctx.paths[0], self.board,
+            images[:half], images[half : 2 * half], labels[half : 2 * half], self._scheduled_lr(ctx.step), self.meta_grad_clip,
+        )
+        self.meta_updates += 1
+
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "board": self.board.state_dict(),
+            "meta": {k: v.detach().cpu().clone() for k, v in self.meta.state_dict().items()},
+            "meta_optimizer": self.meta_optimizer.state_dict(),
+            "meta_updates": self.meta_updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self.board.load_state_dict(state["board"], self.device)
+        self.meta.load_state_dict(state["meta"])
+        self.meta_optimizer.load_state_dict(state["meta_optimizer"])
+        self.meta_updates = int(state["meta_updates"])
