@@ -1,0 +1,43 @@
+# UPerNet with a searched backbone on Cityscapes (19 classes), mmseg's standard 80k schedule
+# (SGD 0.01, poly decay, 512x1024 crops, 8 images per step on 4 GPUs x 2).
+#
+#   nas finetune runs/x/export-22212202 --task upernet-cityscapes --data-root /data/cityscapes --out my.py
+#   python -m nas_downstream.train my.py
+#
+# data_root holds leftImg8bit/{train,val} and gtFine/{train,val} with *_labelTrainIds.png
+# (made by cityscapesscripts' createTrainIdLabelImgs, or mmseg's tools/dataset_converters/cityscapes.py).
+_base_ = [
+    "mmseg::_base_/models/upernet_r50.py",
+    "mmseg::_base_/datasets/cityscapes.py",
+    "mmseg::_base_/default_runtime.py",
+    "mmseg::_base_/schedules/schedule_80k.py",
+]
+custom_imports = dict(imports=["nas_downstream.mmlab"], allow_failed_imports=False)
+runner_type = "NASRunner"  # mmengine's Runner; resumes only from checkpoints it wrote itself
+
+data_root = "data/cityscapes/"
+crop_size = (512, 1024)
+
+model = dict(
+    pretrained=None,
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(
+        _delete_=True,
+        type="NASBackbone",
+        space="nas-bench-macro",
+        space_options=dict(width=1.0),
+        arch="22212202",
+        supernet=None,  # a supernet checkpoint.pt: weights inherited for `arch`
+        subnet=None,  # or an exported subnet.pt / export folder
+        out_indices=(0, 1, 2),  # channels 64, 128, 256 at strides 2, 4, 8
+        frozen_stages=-1,
+        norm_eval=False,
+        norm_cfg=dict(type="SyncBN", requires_grad=True),
+    ),
+    decode_head=dict(in_channels=[64, 128, 256], in_index=[0, 1, 2], num_classes=19),
+    auxiliary_head=dict(in_channels=128, in_index=1, num_classes=19),
+)
+
+train_dataloader = dict(dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader

@@ -1,0 +1,43 @@
+"""Fixtures of the OpenMMLab bridge tests: the real fixtures folder, small CPU settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from nas_core.config import data_root
+
+try:  # without the OpenMMLab stack (setup.sh --no-openmmlab) these tests are not collected
+    import mmdet  # noqa: F401
+    import mmseg  # noqa: F401
+except ImportError:
+    collect_ignore_glob = ["test_downstream_*.py"]
+
+
+@pytest.fixture(scope="session")
+def mm_fixtures() -> Path:
+    root = data_root() / "openmmlab-fixtures"
+    if not (root / "coco" / "coco_sample_color.json").is_file():
+        pytest.fail(f"OpenMMLab fixtures not found at {root}: set NAS_DATA to the shared data folder")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine OpenMP threads that wait for each other
+    under load made training steps 10x slower than a single thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _no_global_unpickling():
+    """The weights_only default must never be switched off for the process."""
+    assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
+    yield
+    assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
