@@ -1,0 +1,186 @@
+"""Pi-NAS training components on real CIFAR-10: sampler, teacher, queue, loss, no labels, collapse."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from nas_core.components.base import Batch, PathOutput, StepContext
+from nas_core.config import load_config
+from nas_core.errors import ConfigError
+from nas_core.run import Run
+from nas_core.trainer import Trainer
+from nas_pinas.components import KEYS, QUEUE, CollapseWarning, CrossPathInfoNCE, MeanTeacher, path_parameters
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pinas-macro.yaml"
+
+def tiny_run(run_dir: Path, *extra: str) -> Run:
+    overrides = [
+        f"run_dir={run_dir}", "device=cpu", "space.width=0.125", "data.train_subset=600", "data.val_subset=200",
+        "train.batch_size=32", "train.progress=false", "train.tensorboard=false", "train.log_every_steps=1",
+        "teacher.queue_size=96", "train.scheduler.warmup_steps=2", *extra,
+    ]
+    return Run.create(load_config(CONFIG, overrides))
+
+
+def test_cross_path_sampler_paths_differ_in_every_layer(tmp_path):
+    run = tiny_run(tmp_path)
+    sampler = run.sampler
+    seen = set()
+    for step in range(200):
+        a, b = sampler.sample(step)
+        assert len(a) == len(b) == len(run.space.layers)
+        assert all(x != y for x, y in zip(a, b))
+        seen.update(a)
+        seen.update(b)
+    assert seen == {0, 1, 2}  # every choice gets used
+    state = sampler.state_dict()
+    nxt = sampler.sample(200)
+    sampler.load_state_dict(state)
+    assert sampler.sample(200) == nxt
+
+
+def test_label_loss_must_be_none(tmp_path):
+    with pytest.raises(ConfigError, match="label_loss"):
+        _ = tiny_run(tmp_path, "train.label_loss=ce").regularizers
+
+
+def _one_step(run: Run) -> tuple[Trainer, StepContext]:
+    trainer = Trainer(run)
+    captured = {}
+    original = run.teacher.update
+
+    def spy(ctx, outputs):
+        captured["ctx"] = ctx
+        captured["before"] = {"queue": run.teacher.queue.clone(), "ptr": run.teacher.ptr}
+        original(ctx, outputs)
+
+    run.teacher.update = spy
+    trainer.train_step()
+    run.teacher.update = original
+    return trainer, captured
+
+
+def test_teacher_updates_only_active_paths_and_queue_holds_mean_keys(tmp_path):
+    run = tiny_run(tmp_path)
+    trainer, captured = _one_step(run)
+    ctx = captured["ctx"]
+    teacher: MeanTeacher = run.teacher
+    # queue: the slots after the old pointer hold (k0 + k1) / 2 of this step
+    k0, k1 = ctx.extras[KEYS]
+    n, ptr = len(k0), captured["before"]["ptr"]
+    assert torch.allclose(teacher.queue[ptr : ptr + n], (k0 + k1) / 2)
+    assert teacher.ptr == (ptr + n) % teacher.queue_size
+    untouched = torch.ones(teacher.queue_size, dtype=torch.bool)
+    untouched[ptr : ptr + n] = False
+    assert torch.equal(teacher.queue[untouched], captured["before"]["queue"][untouched])
+
+    # EMA: make the student differ from the teacher EVERYWHERE, update with two fixed paths,
+    # and check exactly the active paths' parameters (and the neck's) moved.
+    student, neck = run.supernet, run.regularizers[0].neck
+    with torch.no_grad():
+        for p in [*student.parameters(), *neck.parameters()]:
+            p.add_(1.0)
+    paths = [(0,) * 8, (1, 2, 1, 2, 1, 2, 1, 2)]
+    active = {id(p) for path in paths for p in path_parameters(teacher.supernet, path)} | {id(p) for p in teacher.neck.parameters()}
+    before = {id(p): p.detach().clone() for p in [*teacher.supernet.parameters(), *teacher.neck.parameters()]}
+    fake = StepContext(run, 1, 0, ctx.batch, paths, student, extras=dict(ctx.extras))
+    teacher.update(fake, [])
+    moved = {id(p) for p in [*teacher.supernet.parameters(), *teacher.neck.parameters()] if not torch.equal(p, before[id(p)])}
+    assert moved == active
+    unused = [p for p in teacher.supernet.layers[0].candidates[2].parameters()]
+    assert unused and all(id(p) not in moved for p in unused)
+    # once per path: a parameter shared by both paths (the stem) moved twice: 1 - m^2 of the gap
+    m = teacher.momentum
+    stem_t, stem_s = next(teacher.supernet.stem.parameters()), next(student.stem.parameters())
+    gap_before = stem_s - before[id(stem_t)]
+    assert torch.allclose(stem_t - before[id(stem_t)], gap_before * (1 - m**2), atol=1e-5)
+
+
+def test_cross_path_loss_uses_the_other_paths_key(tmp_path):
+    run = tiny_run(tmp_path)
+    reg: CrossPathInfoNCE = run.regularizers[0]
+    _ = run.supernet
+    torch.manual_seed(0)
+    feats = torch.randn(4, reg.neck[0].in_features)
+    keys = [torch.nn.functional.normalize(torch.randn(4, reg.neck_dim), dim=1) for _ in range(2)]
+    queue = torch.nn.functional.normalize(torch.randn(16, reg.neck_dim), dim=1)
+    ctx = StepContext(run, 0, 0, Batch(torch.zeros(4, 3, 32, 32)), [(0,) * 8, (1,) * 8], run.supernet, extras={KEYS: keys, QUEUE: queue})
+    reg.neck.eval()
+    loss = reg.path_loss(ctx, 0, PathOutput(feats, feats), None)
+    q = reg.project(feats)
+    logits = torch.cat([(q * keys[1]).sum(1, keepdim=True), q @ queue.t()], 1) / reg.temperature
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, torch.zeros(4, dtype=torch.long)))
+    reg.cross_path = False
+    same = reg.path_loss(ctx, 0, PathOutput(feats, feats), None)
+    assert not torch.allclose(same, loss)
+
+
+def test_no_labels_are_read_during_supernet_training(tmp_path):
+    """Same run twice, the second with every training label scrambled: identical weights, and
+    the batches the components see carry no labels."""
+    seen_labels = []
+
+    def train(run_dir: Path, scramble: bool) -> dict:
+        run = tiny_run(run_dir, "train.max_steps=3")
+        if scramble:
+            train_split = run.data.train
+            train_split.labels = torch.randint(0, 10, train_split.labels.shape, generator=torch.Generator().manual_seed(1))
+        original = run.teacher.prepare
+
+        def spy(ctx):
+            seen_labels.append(ctx.batch.labels)
+            original(ctx)
+
+        run.teacher.prepare = spy
+        trainer = Trainer(run)
+        trainer.fit()
+        return {k: v.clone() for k, v in run.supernet.state_dict().items()}
+
+    a = train(tmp_path / "a", False)
+    b = train(tmp_path / "b", True)
+    assert seen_labels == [None] * 6
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_component_state_is_weights_only_and_resumes(tmp_path):
+    run = tiny_run(tmp_path / "r", "train.max_steps=2")
+    Trainer(run).fit()
+    for component in run.components().values():
+        buffer = io.BytesIO()
+        torch.save(component.state_dict(), buffer)
+        buffer.seek(0)
+        torch.load(buffer, weights_only=True)
+    state = run.teacher.state_dict()
+    other = tiny_run(tmp_path / "o")
+    _ = other.supernet
+    other.teacher.load_state_dict(state)
+    assert torch.equal(other.teacher.queue, run.teacher.queue) and other.teacher.ptr == run.teacher.ptr
+    assert all(torch.equal(x, y) for x, y in zip(other.teacher.supernet.parameters(), run.teacher.supernet.parameters()))
+    # resume continues a run: 2 more steps from the checkpoint of the first 2
+    resumed = tiny_run(tmp_path / "r", "train.max_steps=4")
+    Trainer(resumed).fit(resume=True)
+    assert resumed.teacher.ptr == (4 * 32) % 96
+
+
+@pytest.mark.slow
+def test_trivial_teacher_without_negatives_is_detected_as_collapse(tmp_path):
+    """20 steps on real CIFAR-10: without the queue of negatives the features collapse and the
+    guard flags it; with negatives (same seed, same steps) they keep their spread."""
+    common = ["train.max_steps=20", "pinas.collapse_warmup=12", "pinas.collapse_window=6", "pinas.collapse_threshold=0.25"]
+    results = {}
+    for negatives in (False, True):
+        run = tiny_run(tmp_path / str(negatives), *common, f"regularizers.0.negatives={negatives}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            metrics = Trainer(run).fit()
+        results[negatives] = (metrics, [w for w in caught if issubclass(w.category, CollapseWarning)], run.regularizers[0].guard)
+    metrics, warned, guard = results[False]
+    assert guard.collapsed and warned and metrics["pinas/collapse"] == 1.0
+    metrics_ok, warned_ok, guard_ok = results[True]
+    assert not guard_ok.collapsed and not warned_ok and metrics_ok["pinas/collapse"] == 0.0
+    assert metrics_ok["pinas/feat_std"] > 2 * metrics["pinas/feat_std"]
