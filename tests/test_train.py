@@ -1,6 +1,7 @@
 """Supernet training on real CIFAR-10: it learns, it is deterministic, and resume is exact."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -57,7 +58,8 @@ def test_sigkill_then_resume_gives_identical_weights(tmp_path, shared_data):
 
     killed = tmp_path / "killed"
     args = [sys.executable, "-m", "nas_core.cli", "train", QUICKSTART, *tiny_overrides(killed, *steps)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same thread count as nas() uses: results depend on it
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     checkpoint = killed / "checkpoint.pt"
     deadline = time.time() + 300
     while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
