@@ -29,8 +29,8 @@ def extract_subnet(run: Run, arch: Arch, recalibrate: bool = True) -> nn.Module:
     regularizer's export transform applied (e.g. folding a learnable skip)."""
     supernet = run.supernet
     with preserved_bn_state(supernet):
-        if recalibrate and getattr(run.evaluator, "bn_recal_batches", 0):
-            recal = run.evaluator._data()[0]
+        recal = run.evaluator.recalibration_batches() if recalibrate else []
+        if recal:
             recalibrate_bn(lambda x: supernet(x, arch), supernet, recal)
         subnet = supernet.extract(arch)
     for regularizer in run.regularizers:

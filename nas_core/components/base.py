@@ -147,6 +147,11 @@ class Evaluator(Component):
     def evaluate(self, supernet: Supernet, archs: Sequence[Arch]) -> list[float]:
         raise NotImplementedError
 
+    def recalibration_batches(self) -> list[torch.Tensor]:
+        """Normalised training batches that re-estimate BN statistics for one path; ``nas export``
+        uses them so the exported subnet carries its own statistics. Empty: keep the supernet's."""
+        return []
+
 
 class Searcher(Component):
     """Finds an architecture: ``search(problem) -> SearchResult``."""

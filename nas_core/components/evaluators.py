@@ -103,6 +103,9 @@ class AccuracyEvaluator(Evaluator):
             self._cache = (recal, normalize(split.images.to(run.device)), split.labels.to(run.device))
         return self._cache
 
+    def recalibration_batches(self) -> list[torch.Tensor]:
+        return self._data()[0]
+
     def evaluate(self, supernet: Supernet, archs: Sequence[Arch]) -> list[float]:
         recal, images, labels = self._data()
         scores = []

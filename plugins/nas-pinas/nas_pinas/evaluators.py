@@ -95,10 +95,9 @@ class KnnEvaluator(Evaluator):
             self._cache = _Data(self.run, self.bn_recal_batches, self.batch_size, self.bank_images, self.max_images, self.split, salt=17)
         return self._cache
 
-    def _data(self) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-        """(recalibration batches, eval images, eval labels): what ``nas export`` recalibrates with."""
-        d = self.data()
-        return d.recal, d.val_x, d.val_y
+    def recalibration_batches(self) -> list[torch.Tensor]:
+        """What ``nas export`` recalibrates BN with: the same batches as scoring."""
+        return self.data().recal
 
     def evaluate(self, supernet: Supernet, archs: Sequence[Arch]) -> list[float]:
         d = self.data()
@@ -144,10 +143,9 @@ class LinearProbeEvaluator(Evaluator):
             self._cache = _Data(self.run, self.bn_recal_batches, self.batch_size, self.train_images, self.max_images, self.split, salt=19)
         return self._cache
 
-    def _data(self) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
-        """(recalibration batches, eval images, eval labels): what ``nas export`` recalibrates with."""
-        d = self.data()
-        return d.recal, d.val_x, d.val_y
+    def recalibration_batches(self) -> list[torch.Tensor]:
+        """What ``nas export`` recalibrates BN with: the same batches as scoring."""
+        return self.data().recal
 
     @staticmethod
     def _fingerprint_of(supernet: Supernet) -> tuple:

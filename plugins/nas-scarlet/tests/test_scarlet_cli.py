@@ -51,7 +51,7 @@ def test_pareto_search_and_export_from_the_cli(tmp_path: Path):
         x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
         supernet = run.supernet
         with preserved_bn_state(supernet), torch.no_grad():
-            recalibrate_bn(lambda z: supernet(z, arch), supernet, run.evaluator._data()[0])
+            recalibrate_bn(lambda z: supernet(z, arch), supernet, run.evaluator.recalibration_batches())
             supernet.eval()
             reference = supernet(x, arch)  # the stabilised path, BN recalibrated as the export does
             assert (subnet.eval()(x) - reference).abs().max().item() < 1e-5
