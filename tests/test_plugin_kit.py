@@ -165,6 +165,41 @@ def test_a_real_train_resume_and_search_follow_the_documented_order(nas_kit):
     searched = nas_kit.search({"run_dir": str(first.run_dir), "train": {"max_steps": 8}})
     assert searched.recorder.names() == ["nas_configure", "nas_space_built", "nas_checkpoint_load", "nas_search_start", "nas_search_end"]
     assert searched.recorder.of("nas_search_end")[0]["result"] is searched.search
+    # meta-test: between them, these runs (and one whole epoch) fire every lifecycle hook of the engine
+    epoch = nas_kit.train({"train": {"epochs": 1, "max_steps": None}})
+    assert epoch.recorder.count("nas_epoch_end") == 1
+    fired = set(names) | set(recorder.names()) | set(searched.recorder.names()) | set(epoch.recorder.names())
+    assert fired == set(lifecycle_hook_names()), set(lifecycle_hook_names()) - fired
+
+
+def test_every_registration_hook_is_fired_with_its_registry():
+    """Registration hooks fire at plugin load; the built-in plugin implements those it uses and
+    a throwaway in-process plugin records being handed every registry."""
+    from nas_core.plugins import REGISTRATION_HOOKS, PluginHost
+    from nas_core.registry import Registry
+
+    seen = {}
+
+    class Everything:
+        pass
+
+    for hook in REGISTRATION_HOOKS:
+        setattr(Everything, hook, staticmethod(pluggy.HookimplMarker("nas_core")(
+            (lambda name: lambda registry: seen.__setitem__(name, registry))(hook))))
+    from nas_core.registry import Registries
+
+    pm = pluggy.PluginManager("nas_core")
+    pm.add_hookspecs(hookspecs)
+    pm.register(Everything(), name="everything")
+    pm.check_pending()
+    registries = Registries()
+    for hook, attr in REGISTRATION_HOOKS.items():
+        getattr(pm.hook, hook)(registry=getattr(registries, attr))
+    assert set(seen) == set(REGISTRATION_HOOKS)
+    assert all(isinstance(r, Registry) for r in seen.values())
+    registration_specs = {n for n in vars(hookspecs) if n.startswith("nas_register_")}
+    assert registration_specs == set(REGISTRATION_HOOKS)
+    assert PluginHost(autoload=False).plugins["builtin"].registered  # the engine's own use of them
 
 
 @pytest.mark.parametrize(
