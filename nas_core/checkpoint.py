@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a checkpoint of this engine (top level is {type(state).__name__})")
     return state
+
+
+def python_rng_state(rng: random.Random | None = None) -> list:
+    """The state of a ``random.Random`` (default: the global one) as weights_only-safe data."""
+    version, internal, gauss = (rng or random).getstate()
+    return [version, list(internal), gauss]
+
+
+def set_python_rng_state(state: list, rng: random.Random | None = None) -> None:
+    """Restore what :func:`python_rng_state` returned."""
+    version, internal, gauss = state
+    (rng or random).setstate((int(version), tuple(int(v) for v in internal), gauss))

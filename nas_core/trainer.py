@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nas_core import distributed
-from nas_core.checkpoint import load_checkpoint, save_atomic
+from nas_core.checkpoint import load_checkpoint, python_rng_state, save_atomic, set_python_rng_state
 from nas_core.components.base import Batch, PathOutput, StepContext
 from nas_core.config import TrainConfig
 from nas_core.data.arrays import BatchIterator, Normalizer
@@ -90,10 +89,9 @@ def split_batch(batch: Batch, parts: int) -> list[Batch]:
 
 def rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
-    version, internal, gauss = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
-        "python": [version, list(internal), gauss],
+        "python": python_rng_state(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])],
     }
     if torch.cuda.is_available():
@@ -103,8 +101,7 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    version, internal, gauss = state["python"]
-    random.setstate((int(version), tuple(int(v) for v in internal), gauss))
+    set_python_rng_state(state["python"])
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     if "cuda" in state and torch.cuda.is_available():

@@ -7,19 +7,10 @@ from typing import Any
 
 from pydantic import Field
 
+from nas_core.checkpoint import python_rng_state, set_python_rng_state
 from nas_core.components.base import Sampler
 from nas_core.config import Section
 from nas_core.spaces.supernet import Arch
-
-
-def _rng_state(rng: random.Random) -> list:
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def _set_rng_state(rng: random.Random, state: list) -> None:
-    version, internal, gauss = state
-    rng.setstate((int(version), tuple(int(v) for v in internal), gauss))
 
 
 class UniformOptions(Section):
@@ -37,10 +28,10 @@ class UniformSampler(Sampler):
         return [self.space.sample(self.rng)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": _rng_state(self.rng)}
+        return {"rng": python_rng_state(self.rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _set_rng_state(self.rng, state["rng"])
+        set_python_rng_state(state["rng"], self.rng)
 
 
 class FairOptions(Section):
@@ -77,9 +68,9 @@ class FairSampler(Sampler):
         return [tuple(col[i] for col in columns) for i in range(self.m)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": _rng_state(self.rng), "decks": [list(d) for d in self.decks], "counts": [list(c) for c in self.counts]}
+        return {"rng": python_rng_state(self.rng), "decks": [list(d) for d in self.decks], "counts": [list(c) for c in self.counts]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _set_rng_state(self.rng, state["rng"])
+        set_python_rng_state(state["rng"], self.rng)
         self.decks = [list(map(int, d)) for d in state["decks"]]
         self.counts = [list(map(int, c)) for c in state["counts"]]

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from nas_core.checkpoint import python_rng_state, set_python_rng_state
 from nas_core.components.base import Batch, PathOutput, Regularizer, Sampler, StepContext, Teacher
 from nas_core.config import Section
 from nas_core.errors import ConfigError, NasError
@@ -50,16 +51,6 @@ METRICS = "pinas.metrics"
 
 class CollapseWarning(UserWarning):
     """The normalised features are losing their spread: the supernet is collapsing."""
-
-
-def _rng_state(rng: random.Random) -> list:
-    version, internal, gauss = rng.getstate()
-    return [version, list(internal), gauss]
-
-
-def _set_rng_state(rng: random.Random, state: list) -> None:
-    version, internal, gauss = state
-    rng.setstate((int(version), tuple(int(v) for v in internal), gauss))
 
 
 def feature_spread(z: torch.Tensor) -> float:
@@ -92,10 +83,10 @@ class CrossPathSampler(Sampler):
         return [tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": _rng_state(self.rng)}
+        return {"rng": python_rng_state(self.rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _set_rng_state(self.rng, state["rng"])
+        set_python_rng_state(state["rng"], self.rng)
 
 
 # ------------------------------------------------------------------------------------ regularizer
