@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from nas_core import distributed
 from nas_core.components.base import PathOutput, StepContext, Teacher
 from nas_core.components.evaluators import preserved_bn_state
 from nas_core.config import Section
@@ -56,6 +57,10 @@ class CreamTeacher(Teacher):
                  meta_grad_clip: float = 1.0, meta_slice: int | None = None, virtual_lr: float | None = None):
         if run.config.train.label_loss != "ce":
             raise NasError("teacher 'cream': needs labels (train.label_loss: ce); board accuracy and distillation are supervised")
+        if distributed.world_size() > 1:
+            # board admission, stored images and meta updates are per process; until they are
+            # reduced across ranks the ranks would drift apart, so refuse rather than diverge
+            raise NasError("teacher 'cream' does not run under torchrun yet (its board and meta network are per process); train it in one process")
         self.run = run
         self.space = run.space
         self.device = run.device
