@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from nas_core.components.base import Sampler
-from nas_core.components.samplers import _rng_state, _set_rng_state
+from nas_core.checkpoint import python_rng_state, set_python_rng_state
 from nas_core.config import Section
 from nas_core.errors import NasError
 from nas_core.spaces.supernet import Arch
@@ -77,8 +77,8 @@ class CreamSampler(Sampler):
         return [tuple(self.rng.choices(range(len(w)), weights=w)[0] for w in self.layer_weights())]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"rng": _rng_state(self.rng)}
+        return {"rng": python_rng_state(self.rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state:
-            _set_rng_state(self.rng, state["rng"])
+            set_python_rng_state(state["rng"], self.rng)
