@@ -141,13 +141,13 @@ class RunConfig(Section):
         sampler, evaluator and search.searcher)."""
         if not isinstance(data, dict):
             return data
-        defaults = {"space": "nas-bench-macro", "data": "cifar10", "sampler": "uniform", "evaluator": "accuracy"}
-        for key, name in defaults.items():
+        for key in ("space", "data", "sampler", "evaluator"):
             if isinstance(data.get(key), dict) and "name" not in data[key]:
-                data[key] = {"name": name, **data[key]}
+                data[key] = {"name": cls.model_fields[key].default_factory().name, **data[key]}
         search = data.get("search")
         if isinstance(search, dict) and isinstance(search.get("searcher"), dict) and "name" not in search["searcher"]:
-            search["searcher"] = {"name": "evolution", **search["searcher"]}
+            default = SearchConfig.model_fields["searcher"].default_factory().name
+            search["searcher"] = {"name": default, **search["searcher"]}
         return data
 
     _sections: dict[str, BaseModel] = PrivateAttr(default_factory=dict)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from pydantic import BaseModel
@@ -99,22 +99,9 @@ class Registry(Generic[T]):
         return f"unknown {self.kind} '{name}'{hint} (available: {available})"
 
 
-KINDS = (
-    "search_space",
-    "op",
-    "dataset",
-    "sampler",
-    "regularizer",
-    "teacher",
-    "evaluator",
-    "searcher",
-    "config_section",
-)
-
-
 @dataclass
 class Registries:
-    """All registries of one engine instance, one per kind in :data:`KINDS`."""
+    """All registries of one engine instance, one per kind of registered object."""
 
     search_spaces: Registry = field(default_factory=lambda: Registry("search space"))
     ops: Registry = field(default_factory=lambda: Registry("op"))
@@ -127,17 +114,7 @@ class Registries:
     config_sections: Registry = field(default_factory=lambda: Registry("config section"))
 
     def all(self) -> dict[str, Registry]:
-        return {
-            "search_spaces": self.search_spaces,
-            "ops": self.ops,
-            "datasets": self.datasets,
-            "samplers": self.samplers,
-            "regularizers": self.regularizers,
-            "teachers": self.teachers,
-            "evaluators": self.evaluators,
-            "searchers": self.searchers,
-            "config_sections": self.config_sections,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def set_source(self, source: str) -> None:
         """Name the plugin whose registration hooks are about to run (for duplicate messages)."""

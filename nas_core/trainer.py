@@ -158,21 +158,12 @@ class Trainer:
         return save_atomic(self.state_dict(), self.checkpoint_path)
 
     def load(self, path: Path) -> None:
-        state = load_checkpoint(path, map_location=self.run.device)
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path}: not a supernet checkpoint of this engine (format {state.get('format')!r})")
-        if state.get("space") != self.run.config.space.name:
-            raise CheckpointError(f"{path}: checkpoint is for space '{state.get('space')}', the config says '{self.run.config.space.name}'")
+        state = read_supernet_checkpoint(self.run, path)
+        restore_supernet_and_components(self.run, state, path)
         try:
-            self.supernet.load_state_dict(state["supernet"])
             self.optimizer.load_state_dict(state["optimizer"])
-            for slot, component in self.components.items():
-                component.load_state_dict(state["components"].get(slot, {}))
-                for module, module_state in zip(component.trainable_modules(), state["component_modules"].get(slot, [])):
-                    module.load_state_dict(module_state)
         except (RuntimeError, KeyError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"{path}: checkpoint does not fit this run's supernet or components ({first[:200]})") from None
+            raise CheckpointError(f"{path}: optimizer state does not fit this run ({str(exc).strip().splitlines()[0][:200]})") from None
         self.scheduler.load_state_dict(state["scheduler"])
         self.loader.load_state_dict(state["loader"])
         set_rng_state(state["rng"])
@@ -324,14 +315,19 @@ class Trainer:
         return last
 
 
-def load_supernet_weights(run: Run, path: str | Path) -> dict[str, Any]:
-    """Load a trained supernet (and component state) from a checkpoint for search/export/rank."""
+def read_supernet_checkpoint(run: Run, path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint safely and check that it is a supernet checkpoint of the run's space."""
     path = Path(path)
     state = load_checkpoint(path, map_location=run.device)
     if state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a supernet checkpoint of this engine (format {state.get('format')!r})")
     if state.get("space") != run.config.space.name:
         raise CheckpointError(f"{path}: checkpoint is for space '{state.get('space')}', the config says '{run.config.space.name}'")
+    return state
+
+
+def restore_supernet_and_components(run: Run, state: dict[str, Any], path: str | Path) -> None:
+    """Load supernet weights and every component's state (and modules) from a checkpoint dict."""
     try:
         run.supernet.load_state_dict(state["supernet"])
     except RuntimeError as exc:
@@ -344,5 +340,11 @@ def load_supernet_weights(run: Run, path: str | Path) -> dict[str, Any]:
                 module.load_state_dict(module_state)
         except (RuntimeError, KeyError, ValueError) as exc:
             raise CheckpointError(f"{path}: state of component '{slot}' does not fit ({str(exc).splitlines()[0][:200]})") from None
+
+
+def load_supernet_weights(run: Run, path: str | Path) -> dict[str, Any]:
+    """Load a trained supernet (and component state) from a checkpoint for search/export/rank."""
+    state = read_supernet_checkpoint(run, path)
+    restore_supernet_and_components(run, state, path)
     run.hooks.checkpoint_load(run, state)
     return state
