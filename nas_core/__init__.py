@@ -18,7 +18,7 @@ import pluggy
 
 PROJECT_NAME = "nas_core"
 ENTRY_POINT_GROUP = "nas_core.plugins"
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "1.1"
 """The hook API version. A plugin declares ``NAS_PLUGIN_API = "1"`` (the major it was written for)."""
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)

@@ -92,6 +92,7 @@ def dispatch(args: argparse.Namespace) -> int:
     elif args.command == "config":
         run = _load(args)
         if args.config_command == "check":
+            run.check()
             print(f"{args.config}: ok")
         else:
             print(commands.config_show(run.config), end="")
@@ -143,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NasError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        for message in exc.messages:
+            print(f"error: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
