@@ -89,7 +89,7 @@ from nas_core.registry import Registry, RegistryError
 from nas_core.schedule import Schedule
 from nas_core.search_result import Candidate, SearchProblem, SearchResult
 from nas_core.spaces.ops import ACTIVATIONS, InvertedResidual, Skip, conv_bn, make_divisible
-from nas_core.spaces.registered import build_space, space_names, validated_space_options
+from nas_core.named_spaces import build_space, space_names, validated_space_options
 from nas_core.spaces.space import FeatureInfo, FixedLayer, LayerSpec, MBConvSpace, OpSpec, SearchSpace, count_macs, count_params
 from nas_core.spaces.supernet import Arch, ChoiceBlock, Subnet, Supernet, inherit_state_dict
 

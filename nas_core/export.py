@@ -19,7 +19,7 @@ from nas_core.checkpoint import SUBNET_FORMAT, SUBNET_NAME, read_subnet, save_at
 from nas_core.errors import CheckpointError, NasError
 from nas_core.evaluation import preserved_bn_state, recalibrate_bn
 from nas_core.run import Run
-from nas_core.spaces.registered import build_space
+from nas_core.named_spaces import build_space
 from nas_core.spaces.supernet import Arch
 
 

@@ -54,8 +54,36 @@ def nas_register_config_sections(registry):
     registry.register("throwaway", ThrowawayOptions)
 '''
 
+FUSION = '''
+from pydantic import Field
+from nas_core.api import ComponentConfig, Evaluator, Section, hookimpl
+
+NAS_PLUGIN_API = "1.1"
+NAS_PLUGIN_REQUIRES = ["zero_cost"]
+
+
+class FusionOptions(Section):
+    members: list[ComponentConfig] = Field(default_factory=list)
+
+
+class Fusion(Evaluator):
+    """Sums the scores of member evaluators (zero-cost proxies)."""
+
+    def __init__(self, context, options):
+        self.members = [context.build("evaluator", m, where=f"evaluator.members.{i}") for i, m in enumerate(options.members)]
+
+    def evaluate(self, supernet, archs):
+        return [sum(column) for column in zip(*(m.evaluate(supernet, archs) for m in self.members))]
+
+
+@hookimpl
+def nas_register_evaluators(registry):
+    registry.register("fusion", Fusion, options=FusionOptions)
+'''
+
 PLUGINS = {
     "throwaway_good": GOOD,
+    "throwaway_fusion": FUSION,
     "throwaway_broken": "import no_such_module_anywhere\n",
     "throwaway_typo": "from nas_core import hookimpl\n\n@hookimpl\ndef nas_register_sampler(registry):\n    pass\n",
     "throwaway_dup": "from nas_core import hookimpl\n\n@hookimpl\ndef nas_register_samplers(registry):\n    registry.register('uniform', object)\n",
@@ -194,3 +222,17 @@ def test_unknown_enabled_plugin_lists_installed(site, tmp_path):
     config = write_config(tmp_path, "plugins: {enable: [throwaway_goood]}\n")
     proc = nas("config", "check", config, env=env(site, ""))
     assert proc.returncode == 2 and "not installed (installed plugins:" in proc.stderr and "throwaway_good" in proc.stderr
+
+
+def test_a_plugin_brings_the_plugins_it_needs_and_is_refused_without_them(site, tmp_path):
+    """An evaluator made of another plugin's evaluators: with that plugin disabled the config
+    check fails in one line naming both plugins; with autoload off the needed plugin is loaded."""
+    text = "plugins: {enable: [throwaway_fusion]%s}\nevaluator: {name: fusion, members: [{name: naswot, batch_size: 8}]}\n"
+    fine = write_config(tmp_path, text % "")
+    proc = nas("config", "check", fine, env=env(site, "", NAS_DISABLE_PLUGIN_AUTOLOAD="1"))
+    assert proc.returncode == 0, proc.stderr
+    disabled = write_config(tmp_path, text % ", disable: [zero_cost]")
+    proc = nas("config", "check", disabled, env=env(site, ""))
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: plugin 'throwaway_fusion' needs plugin 'zero_cost', which is disabled in the config (plugins.disable)"
+    ]
