@@ -131,6 +131,8 @@ class Study:
         spec = yaml.safe_load(spec_path.read_text())
         if quick:
             spec = deep_merge(spec, QUICK)
+            for entry in spec["trainings"].values():
+                entry.pop("budget_path_images", None)
         self.spec = spec
         self.quick = quick
         self.results = results or REPO / "benchmarks" / "results" / ("study-quick" if quick else "study")
@@ -145,7 +147,8 @@ class Study:
         entry = self.spec["trainings"][training]
         config = deep_merge(self.spec["base"], entry.get("config", {}))
         batch = config["train"]["batch_size"]
-        steps = math.ceil(self.spec["budget_path_images"] / (batch * entry["paths_per_step"]))
+        budget = entry.get("budget_path_images", self.spec["budget_path_images"])
+        steps = math.ceil(budget / (batch * entry["paths_per_step"]))
         return deep_merge(config, {"seed": seed, "run_dir": str(self.runs / f"{training}-s{seed}"), "train": {"max_steps": steps}})
 
     def method_config(self, method: str, seed: int) -> dict[str, Any]:
@@ -247,10 +250,12 @@ class Study:
             record.update(method=method, training=training, seed=seed, evaluator=config["evaluator"])
             record.setdefault("scores", {})
             record.setdefault("eval_seconds", 0.0)
+            tuning_only = bool(self.spec["methods"][method].get("tuning_only"))
             with load_monitor() as load:
-                for name in ("tuning", "report"):
+                for name in ("tuning",) if tuning_only else ("tuning", "report"):
                     self._score_sample(run, record, name, samples[name], path)
-                record["search"] = self._search(run, record.get("search", {}), samples["limits"], path, record)
+                if not tuning_only:
+                    record["search"] = self._search(run, record.get("search", {}), samples["limits"], path, record)
             record["load"] = load
         record["finished"] = True
         write_json(path, record)
@@ -343,7 +348,7 @@ def scorer_rows(study: Study) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for path in sorted((study.results / "methods").glob("*.json")):
         record = read_json(path)
-        if record.get("finished"):
+        if record.get("finished") and "report" in record["scores"]:
             rows[f"{record['method']} (seed {record['seed']})"] = record
     refs = read_json(study.results / "references.json")
     for name in ("macs", "fewer_identities"):
