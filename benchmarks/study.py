@@ -344,11 +344,11 @@ class Study:
 
 
 def scorer_rows(study: Study) -> dict[str, dict[str, Any]]:
-    """Every scorer with finished scores: methods (per seed) and references."""
+    """Every scorer with finished scores: methods (per seed; tuning-only ones too) and references."""
     rows: dict[str, dict[str, Any]] = {}
     for path in sorted((study.results / "methods").glob("*.json")):
         record = read_json(path)
-        if record.get("finished") and "report" in record["scores"]:
+        if record.get("finished"):
             rows[f"{record['method']} (seed {record['seed']})"] = record
     refs = read_json(study.results / "references.json")
     for name in ("macs", "fewer_identities"):
@@ -360,31 +360,29 @@ def scorer_rows(study: Study) -> dict[str, dict[str, Any]]:
 
 
 def summarize(study: Study) -> dict[str, Any]:
+    """Statistics of every scorer on every sample it has; paired differences on the report sample."""
     samples = study.samples()
     bootstrap = study.spec["bootstrap"]
     rows = scorer_rows(study)
     groups = {s: [study.space.num_identities(study.space.decode(k)) for k in samples[s]] for s in ("tuning", "report")}
     truth = {s: study.truth(samples[s]) for s in ("tuning", "report")}
-    baseline = next((name for name in rows if name.startswith(f"{study.spec['baseline']} (seed 0")), None)
+    baseline = next((name for name in rows if name.startswith(f"{study.spec['baseline']} (seed 0") and "report" in rows[name]["scores"]), None)
     table = {}
     for name, record in rows.items():
-        entry: dict[str, Any] = {}
-        for sample in ("tuning", "report"):
-            scores = record["scores"][sample]
+        entry: dict[str, Any] = {"reference": bool(record.get("reference")), "search": record.get("search", {})}
+        for sample, scores in record["scores"].items():
             stats_ = rank_statistics(scores, truth[sample], groups[sample], bootstrap, 0, (10,))
             entry[sample] = {k: stats_[k] for k in ("kendall_tau", "kendall_tau_ci95", "spearman_rho", "group_tau_weighted_mean", "top_k_overlap")}
             if baseline and name != baseline:
                 entry[sample]["vs_baseline"] = paired_difference(scores, rows[baseline]["scores"][sample], truth[sample], resamples=bootstrap)
-        entry["search"] = record.get("search", {})
-        for key in ("train_seconds", "eval_seconds", "training", "seed"):
+        for key in ("eval_seconds", "training", "seed", "method"):
             if key in record:
                 entry[key] = record[key]
-        training = read_json(study.results / "train" / f"{record.get('training')}-s{record.get('seed')}.json") if "training" in record else {}
+        training = read_json(study.results / "train" / f"{record['training']}-s{record['seed']}.json") if "training" in record else {}
         if training:
-            entry["train_seconds"] = training["train_seconds"]
-            entry["path_images"] = training["path_images"]
-            entry["train_load_mean"] = float(np.mean([s["load_mean"] for s in training["sittings"]]))
-        entry["reference"] = bool(record.get("reference"))
+            entry.update(train_seconds=training["train_seconds"], path_images=training["path_images"],
+                         train_load_mean=float(np.mean([s["load_mean"] for s in training["sittings"]])),
+                         final_train_loss=training["final"].get("loss"), final_train_acc=training["final"].get("train_acc"))
         table[name] = entry
     refs = read_json(study.results / "references.json")
     summary = {"spec": study.spec, "baseline": baseline, "limits": samples["limits"], "rows": table, "picks": refs.get("picks", {})}
@@ -398,7 +396,7 @@ def figure(study: Study, summary: dict[str, Any]) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(summary["rows"])
+    names = [n for n, r in summary["rows"].items() if "report" in r]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.45 * len(names) + 1.8), dpi=110)
     y = np.arange(len(names))
     for offset, sample, color in ((-0.18, "tuning", "0.6"), (0.18, "report", "C0")):
@@ -426,12 +424,14 @@ def figure(study: Study, summary: dict[str, Any]) -> Path:
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    """The README table: one row per scorer, report sample, search percentiles per limit."""
+    """The README tables: the report sample with search outcomes, then every scorer on the tuning sample."""
     quantiles = [str(l["quantile"]) for l in summary["limits"]]
     head = ["scorer", "tau (report) [95% CI]", "tau diff vs baseline [CI]", "in-group tau", "Spearman", "top-10",
             *[f"pick pct q{int(100 * float(q))}" for q in quantiles], "train s", "eval s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in summary["rows"].items():
+        if "report" not in row:
+            continue
         rep = row["report"]
         lo, hi = rep["kendall_tau_ci95"]
         diff = rep.get("vs_baseline")
@@ -442,6 +442,14 @@ def markdown(summary: dict[str, Any]) -> str:
             f"{rep['spearman_rho']:.3f}", f"{rep['top_k_overlap']['10']:.1f}", *picks,
             f"{row.get('train_seconds', 0):.0f}", f"{row.get('eval_seconds', 0):.0f}",
         ]) + " |")
+    lines += ["", "Tuning sample (every choice is made here):", "",
+              "| scorer | path-images | tau (tuning) [95% CI] | in-group tau | Spearman | final train loss | train s |", "|---|---|---|---|---|---|---|"]
+    for name, row in summary["rows"].items():
+        tun = row["tuning"]
+        lo, hi = tun["kendall_tau_ci95"]
+        loss = row.get("final_train_loss")
+        lines.append(f"| {name} | {row.get('path_images', '')} | {tun['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}] | {tun['group_tau_weighted_mean']:.3f} | "
+                     f"{tun['spearman_rho']:.3f} | {'' if loss is None else f'{loss:.3f}'} | {row.get('train_seconds', 0):.0f} |")
     return "\n".join(lines) + "\n"
 
 
