@@ -17,7 +17,7 @@ An installed package can also add a ``nas`` subcommand (the OpenMMLab bridge add
 :class:`Command`::
 
     [project.entry-points."nas_core.commands"]
-    finetune = "nas_downstream.command:finetune"
+    finetune = "nas_downstream.cli:finetune"
 """
 
 from dataclasses import dataclass

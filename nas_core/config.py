@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from nas_core.errors import ConfigError
 from nas_core.registry import Registries, RegistryError
-from nas_core.slots import NAMED, SLOTS
+from nas_core.slots import NAMED, SLOTS, Slot
 
 
 class Section(BaseModel):
@@ -161,16 +161,18 @@ class RunConfig(Section):
         """A validated plugin section, or None when the config does not have it."""
         return self._sections.get(name)
 
+    def configured(self, slot: Slot) -> list[ComponentConfig]:
+        """The components the config picks for one slot (``[]`` for no teacher)."""
+        value = _walk(self, slot.config_path)
+        return list(value) if slot.many else ([] if value is None else [value])
+
     def components(self) -> list[tuple[str, ComponentConfig, str]]:
         """Every (dotted path, component config, registry attribute) the config picks by name:
         space and data, then each component slot of :data:`nas_core.slots.SLOTS`."""
         pairs = [(path, _walk(self, path), registry) for path, registry in NAMED]
         for s in SLOTS:
-            value = _walk(self, s.config_path)
-            if s.many:
-                pairs += [(f"{s.config_path}.{i}", c, s.registry) for i, c in enumerate(value)]
-            elif value is not None:
-                pairs.append((s.config_path, value, s.registry))
+            picked = self.configured(s)
+            pairs += [(f"{s.config_path}.{i}" if s.many else s.config_path, c, s.registry) for i, c in enumerate(picked)]
         return pairs
 
     def to_dict(self) -> dict[str, Any]:

@@ -182,9 +182,8 @@ class Run:
     def _build_slot(self, slot: Slot) -> list[Component]:
         self._enter(slot.name)
         try:
-            configured = _slot_config(self.config, slot)
             registry = getattr(self.registries, slot.registry)
-            return [build_component(registry.entry(c.name), c.options, self.context) for c in configured]
+            return [build_component(registry.entry(c.name), c.options, self.context) for c in self.config.configured(slot)]
         finally:
             self._building.remove(slot.name)
 
@@ -271,8 +270,7 @@ class Run:
         """(config path, ``kind 'name'``, component) for every component of the run, in slot order."""
         out = []
         for slot in SLOTS:
-            configured = _slot_config(self.config, slot)
-            for i, (c, component) in enumerate(zip(configured, self.slot_components(slot.name))):
+            for i, (c, component) in enumerate(zip(self.config.configured(slot), self.slot_components(slot.name))):
                 out.append((f"{slot.config_path}.{i}" if slot.many else slot.config_path, f"{slot.kind} '{c.name}'", component))
         return out
 
@@ -302,15 +300,6 @@ class Run:
         tmp.write_text(json.dumps(self.metadata(command), indent=1, default=str))
         tmp.replace(path)
         return path
-
-
-def _slot_config(config: RunConfig, slot: Slot) -> list[Any]:
-    value: Any = config
-    for part in slot.config_path.split("."):
-        value = getattr(value, part)
-    if slot.many:
-        return list(value)
-    return [] if value is None else [value]
 
 
 def _setting(config: RunConfig, dotted: str) -> Any:

@@ -51,8 +51,11 @@ def build_optimizer(cfg: TrainConfig, modules: list[torch.nn.Module]) -> torch.o
 
 
 def build_scheduler(schedule: Schedule, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step schedule: the base learning rate times :meth:`Schedule.factor` of the step."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)
+    """Per-step schedule: the base learning rate times :meth:`Schedule.factor` of the step.
+
+    A plain function, not the bound method: ``LambdaLR`` saves nothing of a function in its
+    state dict (checkpoints stay as they were)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule.factor(step))
 
 
 def split_batch(batch: Batch, parts: int) -> list[Batch]:

@@ -4,7 +4,8 @@ Used to show that a refactoring changed no behaviour: run it on the old and the 
 compare the two JSON files (``--compare OLD NEW``). Each case trains a tiny real-data supernet
 for a few steps in one thread and records the hash of every supernet weight, every
 component's state tensor, the optimiser state and, after training, the evaluator's scores of
-three fixed architectures (so BN recalibration and evaluation are covered too).
+three fixed architectures (so BN recalibration and evaluation are covered too); the scheduler,
+data position and random state of the checkpoint are compared as well.
 
     python scripts/weights_fingerprint.py --out /tmp/before.json
     python scripts/weights_fingerprint.py --out /tmp/after.json
@@ -74,6 +75,9 @@ def fingerprint(name: str, config_path: Path, overrides: list[str], run_dir: Pat
         "optimizer": _digest(state["optimizer"]["state"]),
         "components": _digest(state["components"]),
         "component_modules": _digest(state["component_modules"]),
+        "scheduler": _digest(state["scheduler"]),
+        "loader": _digest(state["loader"]),
+        "rng": _digest({k: v for k, v in state["rng"].items() if k != "cuda"}),
         "scores": [float(s) for s in scores],
     }
 
