@@ -49,9 +49,11 @@ class ComponentContext:
         rank, world_size: this process under torchrun (0 and 1 otherwise).
         logger: a :class:`logging.Logger` for components (``nas_core.components``).
 
-    Built on first use (never in ``nas export``/``nas config check`` unless asked for):
-        data: the data set splits (:class:`nas_core.api.DataSplits`).
-        schedule: steps per epoch, total steps, ``lr_at(step)``, ``epoch_of(step)``.
+    Built on first use:
+        data: the data set splits (:class:`nas_core.api.DataSplits`); ``nas export`` and
+            ``nas config check`` never decode it unless a component asks.
+        schedule: steps per epoch, total steps, ``lr_at(step)``, ``epoch_of(step)`` (it counts
+            the training images, so it reads the data too).
         supernet: the run's supernet, with every regularizer attached. Ask for it in a method,
             not in ``__init__`` (the supernet is built after the components it attaches).
     """

@@ -107,8 +107,8 @@ class PluginHost:
 
         self._register("builtin", builtin, PluginInfo("builtin", __version__, "nas-core"))
         self._discover()
-        self._check_requirements()
         self._fill_registries()
+        self._check_requirements()  # after registration: a needed plugin may have failed there
         self._warn_clashes()
 
     # ---------------------------------------------------------------- discovery
