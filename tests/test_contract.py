@@ -234,3 +234,11 @@ def test_components_that_need_each_other_in_init_get_a_clear_error(nas_kit):
     run, _ = nas_kit.open({"sampler": {"name": "chicken"}, "teacher": {"name": "egg"}}, plugins={"loop": plugin})
     with pytest.raises(NasError, match=r"components ask for each other while being built \(sampler -> teacher -> sampler\)"):
         run.check()
+
+
+def test_the_compatibility_check_builds_every_component_and_the_supernet_but_reads_no_data(nas_kit):
+    run, recorder = nas_kit.open({"sampler": {"name": "fairnas"}, "search": {"searcher": {"name": "nsga2"}}})
+    run.check()
+    assert "data" not in run.__dict__, "the check decoded the data set"
+    assert "supernet" in run.__dict__ and set(run._slots) == {"sampler", "regularizers", "teacher", "evaluator", "searcher"}
+    assert recorder.names() == ["nas_configure", "nas_space_built"]

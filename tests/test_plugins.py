@@ -182,7 +182,7 @@ def test_misspelled_hook_fails_loudly_when_enabled(site, tmp_path):
 
 
 def test_a_name_registered_by_two_plugins_warns_and_stops_only_a_run_that_uses_it(site, tmp_path):
-    proc = nas("list", "samplers", env=env(site, "throwaway_dup"))
+    proc = nas("list", "samplers", env=env(site, "throwaway_dup", COLUMNS="200"))
     assert proc.returncode == 0, proc.stderr
     assert "sampler 'uniform' is registered by plugin 'builtin'" in proc.stderr
     assert "and plugin 'throwaway_dup' (throwaway-dup 0.3.1)" in proc.stderr
