@@ -120,6 +120,7 @@ def test_following_only_the_guide_gives_an_installed_tested_enabled_plugin(guide
     assert "2 passed" in outputs["pytest nas-hello/tests"].stdout
     # the short run used the plugin: recorded in metadata, config and every logged step
     run_dir = folder / "runs" / "hello"
+    assert {p.name for p in run_dir.glob("metadata-*.json")} == {f"metadata-{c}.json" for c in ("run", "train", "search", "export")}
     metadata = json.loads((run_dir / "metadata-train.json").read_text())
     hello = [p for p in metadata["plugins"] if p["name"] == "hello"]
     assert hello and hello[0]["loaded"] and hello[0]["version"] == "0.1.0" and hello[0]["distribution"] == "nas-hello"
