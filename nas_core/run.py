@@ -264,7 +264,12 @@ class Run:
         _ = self.supernet  # attaches the regularizers: a space they cannot work on fails here
         for _path, _label, component in built:
             if hasattr(component, "check"):
-                component.check(self.context)
+                try:
+                    component.check(self.context)
+                except ConfigError:
+                    raise
+                except NasError as exc:  # it is about this config: say which file
+                    raise ConfigError(*(f"{self.config.source}: {m}" for m in exc.messages)) from None
 
     def _all_components(self) -> list[tuple[str, str, Component]]:
         """(config path, ``kind 'name'``, component) for every component of the run, in slot order."""
