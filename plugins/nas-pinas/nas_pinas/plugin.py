@@ -8,8 +8,6 @@ guard). The per-step hook returns the collapse metrics the regularizer measured.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from nas_core.api import Registry, Section, StepContext, hookimpl
