@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from nas_core.config import data_root
 
@@ -23,16 +22,6 @@ def mm_fixtures() -> Path:
     if not (root / "coco" / "coco_sample_color.json").is_file():
         pytest.fail(f"OpenMMLab fixtures not found at {root}: set NAS_DATA to the shared data folder")
     return root
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP threads that wait for each other
-    under load made training steps 10x slower than a single thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)
