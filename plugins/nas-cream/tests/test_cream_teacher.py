@@ -69,6 +69,7 @@ def test_teacher_is_argmax_of_meta_scores_and_rho_comes_from_that_entry(cream_ru
         w = torch.stack([teacher.meta((student[i] - e.probs).unsqueeze(0))[0] for i, e in enumerate(teacher.board)])
     assert info["active"] and info["teacher_index"] == [int(torch.argmax(w))] == [1]
     assert info["teacher_arch"] == [(2, 2, 2)]
+    print(f"[margin] rho vs its recomputation: observed {abs(info['rho'][0] - float(torch.sigmoid(-w[1]))):.3g}, bound 1e-05")
     assert info["rho"][0] == pytest.approx(float(torch.sigmoid(-w[1])), abs=1e-5)
     assert info["rho"][0] != pytest.approx(float(torch.sigmoid(-w[-1])), abs=1e-3)  # not the last entry's
     with torch.no_grad():
@@ -117,6 +118,7 @@ def test_stored_outputs_in_real_training_are_the_paths_own(nas_kit, cream_config
             if info["active"] and run.space.canonical(info["teacher_arch"][0]) != run.space.canonical(path):  # a path may teach itself
                 assert not torch.allclose(fresh[0].probs, info["teacher_probs"][0][:4], atol=1e-4)
                 checked_with_teacher += 1
+    print(f"[margin] steps checked against a different teacher: observed {checked_with_teacher}, bound 3")
     assert checked_with_teacher >= 3
 
 
