@@ -25,6 +25,27 @@ def mm_fixtures() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_visualizers():
+    """Every test starts without mmengine visualizers. mmdet's and mmseg's default runtimes name
+    theirs 'visualizer', and mmengine keeps one instance per name per process, so a second Runner
+    reuses the first one's, saving into the first test's work directory, which may be gone by
+    then (a shuffled order failed that way, issue 17)."""
+    _forget_visualizers()
+    yield
+    _forget_visualizers()
+
+
+def _forget_visualizers() -> None:
+    from mmengine.visualization import Visualizer
+
+    classes = [Visualizer]
+    while classes:  # every ManagerMixin class keeps its own instances
+        cls = classes.pop()
+        cls._instance_dict.clear()
+        classes.extend(cls.__subclasses__())
+
+
+@pytest.fixture(autouse=True)
 def _no_global_unpickling():
     """The weights_only default must never be switched off for the process."""
     assert "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD" not in os.environ
