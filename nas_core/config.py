@@ -214,11 +214,6 @@ def validation_messages(source: str, error: ValidationError, prefix: str = "") -
     return lines
 
 
-def _format_validation_error(source: str, error: ValidationError, prefix: str = "") -> str:
-    """All problems of a validation error, one line each (see :func:`validation_messages`)."""
-    return "\n".join(validation_messages(source, error, prefix))
-
-
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``train.optimizer.lr=0.1`` -> (['train', 'optimizer', 'lr'], 0.1); values are YAML."""
     if "=" not in text:
