@@ -1,12 +1,13 @@
 """What each CLI command does, as plain functions (the CLI only parses arguments).
 
 Search, export and rank read the trained supernet through :mod:`nas_core.restore` and never
-enter the trainer. Every command records ``run_dir/metadata-<command>.json``.
+enter the trainer. Every command records ``run_dir/metadata-<command>.json``, and holds the
+run folder's lock (:mod:`nas_core.run_lock`) while it works.
 """
 
 from __future__ import annotations
 
-import json
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -16,15 +17,30 @@ from rich.table import Table
 from nas_core import distributed
 from nas_core.checkpoint import CHECKPOINT_NAME
 from nas_core.config import RunConfig
-from nas_core.errors import DataError, NasError
+from nas_core.errors import ArchitectureError, ConfigError, DataError, NasError
 from nas_core.export import export_subnet
-from nas_core.ground_truth import load_table
+from nas_core.ground_truth import load_table, lookup
 from nas_core.ranking import rank_statistics, sample_distinct, save_json, scatter_plot
 from nas_core.restore import load_trained_supernet
 from nas_core.run import Run
+from nas_core.run_lock import check_output_dir, locked_run_dir
 from nas_core.search_result import SearchProblem, SearchResult
 
 console = Console(stderr=False)
+
+
+def writes_run_dir(command: str):
+    """The command holds ``run.run_dir``'s lock while it runs: a second writer is refused."""
+
+    def wrap(function):
+        @functools.wraps(function)
+        def locked(run: Run, *args, **kwargs):
+            with locked_run_dir(run.run_dir, command):
+                return function(run, *args, **kwargs)
+
+        return locked
+
+    return wrap
 
 
 def ground_truth_for(run: Run) -> dict | None:
@@ -37,12 +53,14 @@ def ground_truth_for(run: Run) -> dict | None:
         return None
 
 
+@writes_run_dir("train")
 def train(run: Run, resume: bool = False) -> dict[str, float]:
     from nas_core.trainer import Trainer
 
     metrics = Trainer(run).fit(resume=resume)
     if run.is_main:
-        console.print(f"[green]trained[/green] {run.run_dir / CHECKPOINT_NAME}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        done = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()) or "already fully trained, nothing to do"
+        console.print(f"[green]trained[/green] {run.run_dir / CHECKPOINT_NAME}: {done}")
     return metrics
 
 
@@ -50,11 +68,12 @@ def _checkpoint(run: Run, checkpoint: str | None) -> Path:
     return Path(checkpoint) if checkpoint else run.run_dir / CHECKPOINT_NAME
 
 
+@writes_run_dir("search")
 def search(run: Run, checkpoint: str | None = None) -> SearchResult:
     run.check()
-    load_trained_supernet(run, _checkpoint(run, checkpoint))
-    run.write_metadata("search")
     problem = SearchProblem(run.space, lambda archs: run.evaluator.evaluate(run.supernet, archs), run.config.search.constraints, run.config.seed)
+    load_trained_supernet(run, _checkpoint(run, checkpoint))  # after the constraints are found satisfiable
+    run.write_metadata("search")
     searcher_name = run.config.search.searcher.name
     run.hooks.search_start(searcher_name)
     result = run.searcher.search(problem)
@@ -79,7 +98,7 @@ def _print_result(run: Run, result: SearchResult) -> None:
     for c in rows:
         cells = [c.arch + (" *" if c.arch == result.best.arch else ""), f"{c.score:.2f}", f"{c.macs / 1e6:.1f}", f"{c.params / 1e6:.3f}"]
         if table:
-            cells.append(f"{table[c.arch].mean_acc:.2f}")
+            cells.append(f"{table[c.arch].mean_acc:.2f}" if c.arch in table else "-")
         view.add_row(*cells)
     console.print(view)
 
@@ -101,38 +120,52 @@ def _pareto_outputs(run: Run, result: SearchResult) -> None:
     plt.close(fig)
 
 
+def _picked_arch(path: Path, pick: int | None) -> str:
+    """The best architecture of a saved search result, or its Pareto point number ``pick``."""
+    result = SearchResult.load(path)
+    if pick is None:
+        return result.best.arch
+    if not 0 <= pick < len(result.pareto):
+        points = f"Pareto points 0..{len(result.pareto) - 1}" if result.pareto else "no Pareto front (single-objective search)"
+        raise NasError(f"--pick {pick}: {path} has {points}")
+    return result.pareto[pick].arch
+
+
+@writes_run_dir("export")
 def export(run: Run, arch_text: str | None, checkpoint: str | None = None, out: str | None = None, search_result: str | None = None, pick: int | None = None) -> dict[str, Any]:
+    if out:
+        check_output_dir(out, "--out")
+    if pick is not None and (arch_text is not None):
+        raise NasError("--pick chooses a point of a search result; it cannot be combined with --arch")
+    if arch_text is None:  # a bad search result or architecture fails before the supernet is read
+        arch_text = _picked_arch(Path(search_result) if search_result else run.run_dir / "search.json", pick)
+    run.space.decode(arch_text)
     run.check()
     load_trained_supernet(run, _checkpoint(run, checkpoint))
     run.write_metadata("export")
-    if arch_text is None:
-        path = Path(search_result) if search_result else run.run_dir / "search.json"
-        if not path.is_file():
-            raise NasError(f"{path}: no search result; pass --arch or run 'nas search' first")
-        try:
-            data = json.loads(path.read_text())
-            arch_text = data["pareto"][pick]["arch"] if pick is not None else data["best"]["arch"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise NasError(f"{path}: not a search result with {'Pareto point ' + str(pick) if pick is not None else 'a best architecture'}") from None
     arch = run.space.decode(arch_text)
     out_dir = Path(out) if out else run.run_dir / f"export-{run.space.encode(arch)}"
     summary = export_subnet(run, arch, out_dir, onnx=run.config.export.onnx)
     table = ground_truth_for(run)
-    gt = f", ground truth {table[summary['arch']].mean_acc:.2f}%" if table else ""
+    gt = f", ground truth {table[summary['arch']].mean_acc:.2f}%" if table and summary["arch"] in table else ""
     console.print(f"[green]exported[/green] {summary['arch']} ({summary['macs'] / 1e6:.1f} MMACs, {summary['params'] / 1e6:.3f} M params{gt}) to {out_dir}")
     return summary
 
 
+@writes_run_dir("rank")
 def rank(run: Run, checkpoint: str | None = None) -> dict[str, Any]:
+    cfg = run.config.rank
+    table = load_table(cfg.ground_truth)  # the table and the sample are checked before any work
+    try:
+        archs = sample_distinct(run.space, cfg.num_archs, cfg.seed)
+    except ArchitectureError as exc:
+        raise ConfigError(f"{run.config.source}: rank.num_archs: {exc}") from None
+    keys = [run.space.encode(a) for a in archs]
+    truth = [lookup(table, k, cfg.ground_truth).mean_acc for k in keys]
     run.check()
     load_trained_supernet(run, _checkpoint(run, checkpoint))
     run.write_metadata("rank")
-    table = load_table(run.config.rank.ground_truth)
-    cfg = run.config.rank
-    archs = sample_distinct(run.space, cfg.num_archs, cfg.seed)
     scores = run.evaluator.evaluate(run.supernet, archs)
-    keys = [run.space.encode(a) for a in archs]
-    truth = [table[k].mean_acc for k in keys]
     groups = [run.space.num_identities(a) for a in archs]
     report = rank_statistics(scores, truth, groups, cfg.bootstrap, cfg.seed, cfg.top_k)
     report["archs"] = [{"arch": k, "score": s, "ground_truth": t} for k, s, t in zip(keys, scores, truth)]
@@ -148,6 +181,7 @@ def rank(run: Run, checkpoint: str | None = None) -> dict[str, Any]:
     return report
 
 
+@writes_run_dir("run")
 def run_all(run: Run, resume: bool = False) -> dict[str, Any]:
     """The main job: train, search, export; print the choice and its ground truth."""
     run.write_metadata("run")

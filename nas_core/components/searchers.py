@@ -8,10 +8,10 @@ architectures are evaluated once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 from pymoo.algorithms.moo.nsga2 import NSGA2
 from pymoo.algorithms.soo.nonconvex.ga import GA
 from pymoo.core.problem import Problem
@@ -27,7 +27,7 @@ from nas_core.search_result import Candidate, SearchProblem, SearchResult
 
 
 class RandomOptions(Section):
-    num_samples: int = Field(50, gt=0)
+    num_samples: int = Field(50, gt=0, le=10**6)
 
 
 class RandomSearcher(Searcher):
@@ -106,8 +106,8 @@ def genetic_operators(mutation_prob: float) -> dict[str, Any]:
 
 
 class EvolutionOptions(Section):
-    population: int = Field(20, gt=1)
-    generations: int = Field(10, gt=0)
+    population: int = Field(20, gt=1, le=10**5)
+    generations: int = Field(10, gt=0, le=10**5)
     mutation_prob: float = Field(0.1, gt=0, le=1, description="per-gene probability of redrawing a choice")
 
 
@@ -121,14 +121,24 @@ class EvolutionSearcher(Searcher):
         o = self.options
         algorithm = GA(pop_size=o.population, **genetic_operators(o.mutation_prob))
         run_pymoo(problem, algorithm, o.generations, ("score",))
-        feasible = [c for c in problem.history if problem.feasible(problem.space.decode(c.arch))]
+        feasible = problem.feasible_history()
         best = max(feasible, key=lambda c: c.score)
         return SearchResult(best, list(problem.history), searcher="evolution")
 
 
 class NSGA2Options(EvolutionOptions):
-    objectives: list[str] = Field(default_factory=lambda: ["score", "macs", "params"], min_length=1, description="score (max), macs, params (min)")
+    objectives: list[Literal["score", "macs", "params"]] = Field(
+        default_factory=lambda: ["score", "macs", "params"], min_length=1, description="score (max), macs, params (min)"
+    )
     pick: str = Field("best_score", pattern="^(best_score|knee)$", description="which Pareto point becomes 'best'")
+
+    @field_validator("objectives")
+    @classmethod
+    def _each_once(cls, value: list[str]) -> list[str]:
+        repeated = sorted({o for o in value if value.count(o) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        return value
 
 
 class NSGA2Searcher(Searcher):
@@ -142,7 +152,7 @@ class NSGA2Searcher(Searcher):
         o = self.options
         algorithm = NSGA2(pop_size=o.population, **genetic_operators(o.mutation_prob))
         run_pymoo(problem, algorithm, o.generations, self.objectives)
-        front = pareto_front([c for c in problem.history if problem.feasible(problem.space.decode(c.arch))], self.objectives)
+        front = pareto_front(problem.feasible_history(), self.objectives)
         best = max(front, key=lambda c: c.score) if o.pick == "best_score" else knee_point(front)
         return SearchResult(best, list(problem.history), pareto=front, searcher="nsga2")
 
