@@ -7,6 +7,7 @@ run folder's lock (:mod:`nas_core.run_lock`) while it works.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,23 @@ console = Console(stderr=False)
 
 
 def writes_run_dir(command: str):
-    """The command holds ``run.run_dir``'s lock while it runs: a second writer is refused."""
+    """The command holds ``run.run_dir``'s lock while it runs: a second writer is refused.
+
+    Under torchrun only rank 0 locks (it alone writes), and every rank learns whether it got
+    the folder, so a refused job stops on all ranks instead of leaving the others waiting."""
 
     def wrap(function):
         @functools.wraps(function)
         def locked(run: Run, *args, **kwargs):
-            with locked_run_dir(run.run_dir, command):
+            with contextlib.ExitStack() as held:
+                refusal = None
+                try:
+                    held.enter_context(locked_run_dir(run.run_dir, command))
+                except NasError as exc:
+                    refusal = exc.messages
+                refused = distributed.all_gather_objects(refusal)[0]
+                if refused:
+                    raise NasError(*refused)
                 return function(run, *args, **kwargs)
 
         return locked

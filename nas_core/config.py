@@ -370,11 +370,11 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror or type(exc).__name__})") from None
+    binary_at = raw.find(b"\0")
     try:
         text = raw.decode("utf-8")
-        binary_at = text.find("\0")
     except UnicodeDecodeError as exc:
-        binary_at = exc.start
+        binary_at = exc.start if binary_at < 0 else min(binary_at, exc.start)
     if binary_at >= 0:
         raise ConfigError(f"{path}: not a YAML text file (binary data at byte {binary_at})")
     try:
