@@ -321,6 +321,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 FUZZ = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
+FUZZ_RESUME = settings(FUZZ, max_examples=12)  # each example reads the data set (resume checks the schedule against it)
 
 KEYS = ["seed", "device", "run_dir", "space", "width", "num_classes", "train", "epochs", "max_steps", "batch_size", "optimizer",
         "lr", "name", "search", "searcher", "objectives", "constraints", "max_flops", "rank", "num_archs", "top_k", "export",
@@ -373,7 +374,7 @@ def _damage(state: dict, rng: random.Random, junk) -> dict:
     return state
 
 
-@FUZZ
+@FUZZ_RESUME
 @given(seed=st.integers(0, 2**16), junk=SCALARS | st.lists(SCALARS, max_size=3) | st.just(torch.zeros(2)))
 def test_damaged_checkpoints_are_refused_without_touching_anything(seed, junk, good_run, tmp_path_factory, capsys):
     run_dir = tmp_path_factory.mktemp("damaged") / "run"
@@ -388,7 +389,7 @@ def test_damaged_checkpoints_are_refused_without_touching_anything(seed, junk, g
     assert snapshot(good_run, run_dir) == before
 
 
-@FUZZ
+@FUZZ_RESUME
 @given(cut=st.integers(0, 10**9), flips=st.lists(st.integers(0, 10**9), max_size=4))
 def test_truncated_or_bit_flipped_checkpoints_are_refused(cut, flips, good_run, tmp_path_factory, capsys):
     data = bytearray((good_run / CHECKPOINT_NAME).read_bytes())
