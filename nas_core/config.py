@@ -151,8 +151,17 @@ class RankConfig(Section):
     num_archs: int = Field(200, gt=2, le=10**6)
     seed: int = Field(0, ge=0, lt=SEED_LIMIT)
     bootstrap: int = Field(1000, ge=0, le=10**6)
-    top_k: list[Annotated[int, Field(strict=True, gt=0)]] = Field(default_factory=lambda: [10, 20])
+    top_k: list[int] = Field(default_factory=lambda: [10, 20], description="sizes of the top sets compared (each > 0)")
     ground_truth: str | None = Field(None, description="NAS-Bench-Macro JSON; default: $NAS_DATA/nas-bench-macro/...")
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _positive_sizes(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for i, k in enumerate(value):
+                if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+                    raise ValueError(f"item {i} is {k!r}; each size must be an integer > 0")
+        return value
 
 
 class ExportConfig(Section):

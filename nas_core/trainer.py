@@ -135,8 +135,9 @@ class Trainer:
 
     def check_resumable(self, state: dict[str, Any], path: Path) -> None:
         """Refuse to continue a checkpoint under settings that contradict it (nothing has been
-        written yet): other space options, a seed that reorders the data, another optimiser, or
-        a schedule that ends before the steps already run. A schedule extended past the
+        written yet): other space options, a seed that reorders the data, another optimiser or
+        other optimiser settings (loading would silently keep the checkpoint's), or a schedule
+        that ends before the steps already run. A schedule extended past the
         checkpoint's plan continues with a warning (the learning-rate curve changes from here)."""
         config, source = self.run.config, self.run.config.source
         saved_space, space = state["space_options"], config.space.options.model_dump(mode="json")
@@ -147,10 +148,17 @@ class Trainer:
             raise CheckpointError(f"{path}: was trained with {shown}; {source} says {told}: resume with the checkpoint's settings or use another run_dir")
         if state["loader"]["seed"] != config.seed:
             raise CheckpointError(f"{path}: was trained with seed {state['loader']['seed']}; {source} says {config.seed}: resume with the checkpoint's seed or use another run_dir")
-        saved_group = set(state["optimizer"]["param_groups"][0]) - {"params", "initial_lr"}
-        group = set(self.optimizer.param_groups[0]) - {"params", "initial_lr"}
-        if saved_group != group:
-            raise CheckpointError(f"{path}: its optimizer is not train.optimizer.name '{self.cfg.optimizer.name}' of {source} (different settings: {', '.join(sorted(saved_group ^ group))})")
+        for index, (saved, group) in enumerate(zip(state["optimizer"]["param_groups"], self.optimizer.param_groups)):
+            saved_kind, kind = ("adamw" if "betas" in g else "sgd" for g in (saved, group))
+            if saved_kind != kind:
+                raise CheckpointError(f"{path}: was trained with train.optimizer.name {saved_kind}; {source} gives {kind}: resume with the checkpoint's settings or use another run_dir")
+            for key in _OPTIMIZER_SETTINGS:  # loading would silently put the checkpoint's values over the config's
+                if key in saved and key in group and _plain(saved[key]) != _plain(group[key]):
+                    name = "lr" if key == "initial_lr" else key
+                    raise CheckpointError(
+                        f"{path}: was trained with train.optimizer.{name} {_show(saved[key])} (parameter group {index}); {source} gives {_show(group[key])}: "
+                        "resume with the checkpoint's settings or use another run_dir"
+                    )
         step = state["step"]
         if step > self.total_steps:
             raise CheckpointError(
@@ -328,6 +336,14 @@ class Trainer:
         if self._tb is not None:
             self._tb.close()
         return last
+
+
+_OPTIMIZER_SETTINGS = ("initial_lr", "momentum", "nesterov", "dampening", "weight_decay", "betas", "eps")
+"""Optimiser hyperparameters a checkpoint carries per parameter group (from the config)."""
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _logged_step(line: str) -> float:

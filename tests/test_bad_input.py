@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings  # a test extra of the project (pyproject.toml)
+from hypothesis import strategies as st
 
 from nas_core import cli
 from nas_core.checkpoint import CHECKPOINT_NAME
@@ -140,7 +142,7 @@ CASES = {
     "nsga2-objective-twice": config_value("search.searcher={name: nsga2, objectives: [score, macs, macs]}", "macs listed more than once"),
     "onnx-opset-too-new": config_value("export.onnx_opset=99", "export.onnx_opset: Input should be less than or equal to 20"),
     "onnx-opset-too-old": config_value("export.onnx_opset=3", "export.onnx_opset: Input should be greater than or equal to 7"),
-    "top-k-zero": config_value("rank.top_k=[0]", "rank.top_k.0: Input should be greater than 0"),
+    "top-k-zero": config_value("rank.top_k=[10, 0]", "rank.top_k: item 1 is 0; each size must be an integer > 0"),
     "micro-batches-above-batch": config_value("train.micro_batches=1000", "micro_batches 1000 is larger than batch_size 128"),
     "min-lr-above-lr": config_value("train.scheduler.min_lr=5", "scheduler.min_lr 5.0 is above optimizer.lr 0.1"),
     # --- config files -------------------------------------------------------------------------
@@ -214,7 +216,8 @@ CASES = {
     ),
     "resume-other-width": lambda tmp, good: (["train", *on_good(good, "space.width=0.5"), "--resume"], "was trained with space.width 0.25"),
     "resume-other-seed": lambda tmp, good: (["train", *on_good(good, "seed=7"), "--resume"], "was trained with seed 0"),
-    "resume-other-optimizer": lambda tmp, good: (["train", *on_good(good, "train.optimizer.name=adamw"), "--resume"], "its optimizer is not train.optimizer.name 'adamw'"),
+    "resume-other-optimizer": lambda tmp, good: (["train", *on_good(good, "train.optimizer.name=adamw"), "--resume"], "was trained with train.optimizer.name sgd; "),
+    "resume-other-lr": lambda tmp, good: (["train", *on_good(good, "train.optimizer.lr=0.5"), "--resume"], "was trained with train.optimizer.lr 0.1 (parameter group 0);"),
     "train-over-a-checkpoint": lambda tmp, good: (["train", *on_good(good)], "a checkpoint already exists; pass --resume"),
     # --- paths ---------------------------------------------------------------------------------
     "run-dir-is-a-file": lambda tmp, good: (["train", *on_good(write(tmp, "file", "x"))], "is a file, not a folder"),
@@ -315,10 +318,6 @@ def test_onnx_opset_bounds_match_the_installed_exporter():
 # ---------------------------------------------------------------------------------------------
 # Property-based: generated configs, overrides and damaged checkpoints (hypothesis)
 # ---------------------------------------------------------------------------------------------
-
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 FUZZ = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
 FUZZ_RESUME = settings(FUZZ, max_examples=12)  # each example reads the data set (resume checks the schedule against it)
