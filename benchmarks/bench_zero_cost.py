@@ -1,4 +1,4 @@
-"""Zero-cost proxies (the example plugin nas-zero-cost) against NAS-Bench-Macro ground truth.
+"""Zero-cost proxies (the plugin nas-zero-cost) against NAS-Bench-Macro ground truth.
 
 Training-free ranking: each proxy scores a seeded sample of distinct architectures of the
 benchmark's own networks (NAS-Bench-Macro at width 1.0, one seeded fresh initialisation of the
@@ -28,7 +28,7 @@ from nas_core.ground_truth import load_table  # noqa: E402
 from nas_core.ranking import rank_statistics, sample_distinct  # noqa: E402
 from nas_core.testing import Kit  # noqa: E402
 
-PROXIES = ("synflow", "grad-norm", "snip", "naswot")
+PROXIES = ("synflow", "naswot", "zen-score")
 
 
 def main() -> None:
@@ -65,7 +65,7 @@ def main() -> None:
         for name, scores in baselines.items():
             results[name] = {**rank_statistics(scores, truth, groups, args.bootstrap, args.seed, (10,)), "seconds_per_arch": 0.0}
         for name in PROXIES:
-            evaluator = zero_cost.EVALUATORS[name](run.context, zero_cost.ZeroCostOptions(weights="init", batch_size=args.batch_size, seed=args.seed))
+            evaluator = zero_cost.EVALUATORS[name](run.context, zero_cost.OPTIONS[name](weights="init", batch_size=args.batch_size, seed=args.seed))
             evaluator.evaluate(None, archs[:1])  # build the initialisation and the batch outside the timing
             start = time.perf_counter()
             scores = evaluator.evaluate(None, archs)
