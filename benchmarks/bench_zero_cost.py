@@ -14,6 +14,7 @@ nothing and already rank this space well.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -45,6 +46,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import nas_zero_cost.plugin as zero_cost
 
+    load_before = os.getloadavg()
     table = load_table()
     with tempfile.TemporaryDirectory() as tmp:
         kit = Kit(tmp)
@@ -97,6 +99,8 @@ def main() -> None:
             "results": results,
             "best_proxy": best,
             "best_tau_over_macs_tau": ratio,
+            "threads": args.threads,
+            "load_average_before_after": [list(load_before), list(os.getloadavg())],
         },
         args.quick,
     )
