@@ -63,7 +63,7 @@ class FusionMember(Section):
 
 
 class RankFusionOptions(Section):
-    members: list[FusionMember] = Field(..., min_length=1, description="the evaluators to fuse, each with a weight")
+    members: list[FusionMember] = Field(..., min_length=1, description="the evaluators to fuse: [{weight: float >= 0, evaluator: {name: ..., <its options>}}, ...]")
     reference_size: int = Field(128, ge=2, description="distinct networks (seeded by the run's seed) that percentiles are taken against")
 
     @model_validator(mode="after")
@@ -137,7 +137,9 @@ class RankFusionEvaluator(Evaluator):
 
     def reference(self, index: int, supernet: Supernet) -> Reference:
         if self._references[index] is None:
-            self._references[index] = Reference(self.member_scores(index, supernet, self.reference_archs()))
+            archs = self.reference_archs()
+            self.context.logger.info("rank-fusion: member %d (%s) scores the reference sample of %d networks", index, self.members[index].metric_name, len(archs))
+            self._references[index] = Reference(self.member_scores(index, supernet, archs))
         return self._references[index]
 
     # ------------------------------------------------------------------ scoring
