@@ -1,4 +1,4 @@
-"""Zero-cost proxies (the example plugin nas-zero-cost) against NAS-Bench-Macro ground truth.
+"""Zero-cost proxies (the plugin nas-zero-cost) against NAS-Bench-Macro ground truth.
 
 Training-free ranking: each proxy scores a seeded sample of distinct architectures of the
 benchmark's own networks (NAS-Bench-Macro at width 1.0, one seeded fresh initialisation of the
@@ -14,6 +14,7 @@ nothing and already rank this space well.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ from nas_core.ground_truth import load_table  # noqa: E402
 from nas_core.ranking import rank_statistics, sample_distinct  # noqa: E402
 from nas_core.testing import Kit  # noqa: E402
 
-PROXIES = ("synflow", "grad-norm", "snip", "naswot")
+PROXIES = ("synflow", "naswot", "zen-score")
 
 
 def main() -> None:
@@ -45,6 +46,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import nas_zero_cost.plugin as zero_cost
 
+    load_before = os.getloadavg()
     table = load_table()
     with tempfile.TemporaryDirectory() as tmp:
         kit = Kit(tmp)
@@ -65,7 +67,7 @@ def main() -> None:
         for name, scores in baselines.items():
             results[name] = {**rank_statistics(scores, truth, groups, args.bootstrap, args.seed, (10,)), "seconds_per_arch": 0.0}
         for name in PROXIES:
-            evaluator = zero_cost.EVALUATORS[name](run.context, zero_cost.ZeroCostOptions(weights="init", batch_size=args.batch_size, seed=args.seed))
+            evaluator = zero_cost.EVALUATORS[name](run.context, zero_cost.OPTIONS[name](weights="init", batch_size=args.batch_size, seed=args.seed))
             evaluator.evaluate(None, archs[:1])  # build the initialisation and the batch outside the timing
             start = time.perf_counter()
             scores = evaluator.evaluate(None, archs)
@@ -97,6 +99,8 @@ def main() -> None:
             "results": results,
             "best_proxy": best,
             "best_tau_over_macs_tau": ratio,
+            "threads": args.threads,
+            "load_average_before_after": [list(load_before), list(os.getloadavg())],
         },
         args.quick,
     )

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from nas_core import hookimpl
 from nas_core.components.evaluators import AccuracyEvaluator, AccuracyOptions
+from nas_core.components.fusion import RankFusionEvaluator, RankFusionOptions
 from nas_core.components.samplers import FairOptions, FairSampler, UniformOptions, UniformSampler
 from nas_core.components.searchers import (
     EvolutionOptions,
@@ -57,6 +58,7 @@ def nas_register_samplers(registry: Registry) -> None:
 @hookimpl
 def nas_register_evaluators(registry: Registry) -> None:
     registry.register("accuracy", AccuracyEvaluator, options=AccuracyOptions)
+    registry.register("rank-fusion", RankFusionEvaluator, options=RankFusionOptions)
 
 
 @hookimpl

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from nas_core.config import RunConfig
 from nas_core.errors import ArchitectureError, ConfigError, DataError, NasError
 from nas_core.export import export_subnet
 from nas_core.ground_truth import load_table, lookup
+from nas_core.outcome import search_outcome
 from nas_core.ranking import rank_statistics, sample_distinct, save_json, scatter_plot
 from nas_core.restore import load_trained_supernet
 from nas_core.run import Run
@@ -98,7 +100,22 @@ def search(run: Run, checkpoint: str | None = None) -> SearchResult:
         if result.pareto:
             _pareto_outputs(run, result)
         _print_result(run, result)
+        _print_outcome(run, problem, result)
     return result
+
+
+def _print_outcome(run: Run, problem: SearchProblem, result: SearchResult) -> None:
+    """On a benchmark space: the choice against all feasible networks and the naive picks."""
+    table = ground_truth_for(run)
+    if table is None or result.pareto:
+        return
+    try:
+        outcome = search_outcome(run.space, {k: r.mean_acc for k, r in table.items()}, problem.feasible, run.space.decode(result.best.arch))
+    except KeyError as exc:  # a partial table (rank.ground_truth): the search result stands, the report is skipped
+        warnings.warn(f"{run.config.rank.ground_truth or 'the ground-truth table'}: has no entry for {exc}; no ground-truth outcome for this search", stacklevel=2)
+        return
+    save_json(outcome.as_dict(), run.run_dir / "outcome.json")
+    console.print(outcome.summary())
 
 
 def _print_result(run: Run, result: SearchResult) -> None:

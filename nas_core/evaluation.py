@@ -99,6 +99,17 @@ def accuracy(forward: Callable[[torch.Tensor], torch.Tensor], images: torch.Tens
     return 100.0 * correct / max(1, len(images))
 
 
+@torch.no_grad()
+def mean_cross_entropy(forward: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> float:
+    """Mean cross-entropy of ``forward`` (images -> logits) over the images, in batches of
+    ``batch_size`` (summed in float64)."""
+    total = 0.0
+    for start in range(0, len(images), batch_size):
+        logits = forward(images[start : start + batch_size])
+        total += float(torch.nn.functional.cross_entropy(logits.double(), labels[start : start + batch_size], reduction="sum"))
+    return total / max(1, len(images))
+
+
 @dataclass
 class EvaluationData:
     """What an evaluator scores with, normalised and on the run's device."""
