@@ -87,8 +87,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError) as exc:
+    except Exception as exc:  # damaged bytes surface as any error of the unpickler (KeyError, struct.error, ...)
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not isinstance(exc, (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError)):
+            reason = f"{type(exc).__name__}: {reason}"
         if "Weights only load failed" in str(exc):
             reason = "it contains pickled objects other than tensors and plain data (refused: weights_only)"
         raise CheckpointError(f"{path}: cannot read checkpoint ({reason[:200]})") from None
