@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -52,8 +53,14 @@ SCARLET_CONFIG = REPO / "plugins" / "nas-scarlet" / "configs" / "scarlet-imagene
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
-def load() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
+def load() -> dict:
+    """Load averages and the busiest other processes: what else was running."""
+    try:
+        ps = subprocess.run(["ps", "-eo", "pcpu,nice,args", "--sort=-pcpu"], capture_output=True, text=True, timeout=10).stdout.splitlines()
+        busiest = [line.strip()[:140] for line in ps[1:6] if str(os.getpid()) not in line]
+    except (OSError, subprocess.SubprocessError):
+        busiest = []
+    return {"loadavg": [round(v, 2) for v in os.getloadavg()], "busiest": busiest}
 
 
 def space_study(name: str, run, protocol: Protocol, folder: Path, num_archs: int) -> dict:

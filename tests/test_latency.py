@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import pytest
+from torch import nn
 
 from nas_core import commands
 from nas_core.config import ConstraintsConfig
@@ -28,6 +29,8 @@ from nas_core.latency.table import LatencyTable, LatencyTableError
 from nas_core.latency.timing import Protocol, Timing, device_name
 from nas_core.registry import Registries
 from nas_core.search_result import SearchProblem
+from nas_core.spaces.space import LayerSpec, OpSpec, SearchSpace
+from nas_core.spaces.supernet import ChoiceBlock, Supernet
 from nas_core.testing import tiny_space
 from nas_test_helpers import REPO, nas
 
@@ -78,6 +81,42 @@ def test_every_registered_space_has_a_plan():
         plan = make_plan(space, 1)
         assert len(plan.slots) == 2 + sum(space.num_choices), name
         assert all(len(s.input_shape) == 4 for s in plan.slots), name
+
+
+class SharedStemBlock(ChoiceBlock):
+    """Candidates that share a 1x1 reduction: ``extract`` returns it with the chosen conv."""
+
+    def __init__(self, channels: int):
+        super().__init__([nn.Conv2d(channels, channels, k, padding=k // 2) for k in (1, 3, 5)])
+        self.shared = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x, choice):
+        return self.candidates[choice](self.shared(x))
+
+    def extract(self, choice):
+        return nn.Sequential(self.shared, self.candidates[choice])
+
+
+class ThirdPartySpace(SearchSpace):
+    """A space written against the contract alone (no MBConvSpace): two blocks of plain convs."""
+
+    name = "third-party"
+    input_size = (12, 12)
+    layers = tuple(LayerSpec(6, 6, 1, tuple(OpSpec.of(f"conv{k}", "conv", kernel=k) for k in (1, 3, 5))) for _ in range(2))
+
+    def build_supernet(self):
+        return Supernet(nn.Conv2d(3, 6, 3, padding=1), [SharedStemBlock(6) for _ in self.layers],
+                        nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1)), nn.Linear(6, 3))
+
+
+def test_a_space_written_against_the_contract_gets_a_table(tmp_path, torch_single_thread):
+    space = ThirdPartySpace()
+    plan = make_plan(space, 1)
+    assert [s.input_shape for s in plan.slots] == [(1, 3, 12, 12)] + [(1, 6, 12, 12)] * 7
+    table = build_module.build_table(space, "third-party", {}, FAST, tmp_path / "t.json", progress=False)
+    assert table.key["choices"] == [3, 3] and table.data["complete"]
+    assert all(0 < table.predict_ms(a) < math.inf for a in itertools.product(range(3), repeat=2))
+    table.check_fits("third-party", {}, plan, (12, 12), device_name("cpu"))
 
 
 # ------------------------------------------------------------------------------ build and resume
@@ -281,6 +320,8 @@ def test_check_fits_stores_and_validates_a_correction_on_synthetic_measurements(
     assert fastest == pytest.approx(true.min()) and slowest == pytest.approx(true.max())
     again = evaluate(stored, archs, ["x"] * len(archs), [1] * len(archs), timings, seed=1, fit=False)
     assert again["stored_correction"]["new_networks"] and again["stored_correction"]["max_abs_pct"] < 1e-6
+    same = evaluate(stored, archs, ["".join(map(str, a)) for a in archs], [1] * len(archs), timings, seed=0, fit=False)
+    assert not same["stored_correction"]["new_networks"]
     assert "fitted_correction" not in again
 
 

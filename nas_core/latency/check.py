@@ -12,8 +12,8 @@ timed end to end with the table's own protocol. Reported, against those measurem
   linear map from MACs to milliseconds (also cross-validated), for comparison;
 - a scatter plot of predicted vs measured (and MACs vs measured).
 
-A stored correction is validated honestly by checking again with another ``seed``: the
-networks are then new to it.
+A stored correction is validated honestly by checking again (``fit=False``): the networks it
+was fitted on are excluded from the new sample.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def evaluate(table: LatencyTable, archs: Sequence[Arch], encoded: Sequence[str],
         fitted_on = (table.data.get("correction") or {}).get("fitted_on", {})
         report["stored_correction"] = {
             **stored.as_dict(), **corr.error_summary(predicted, y), "kendall_tau": _tau(predicted, y),
-            "new_networks": fitted_on.get("seed") != seed,
+            "new_networks": not set(encoded) & set(fitted_on.get("archs", [])),
         }
     if fit:
         chosen, models = corr.select(raw, layers, y, seed=seed)
@@ -109,6 +109,7 @@ def store_fit(table: LatencyTable, report: dict[str, Any]) -> None:
     table.set_correction(chosen, {
         "networks": report["networks"], "seed": report["seed"], "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "cv_median_abs_pct": fitted["cv"]["median_abs_pct"], "cv_max_abs_pct": fitted["cv"]["max_abs_pct"],
+        "archs": [a["arch"] for a in report["archs"]],
     })
     table.save()
 

@@ -79,7 +79,9 @@ def check(run: Any, table_path: str, num_archs: int = 50, seed: int = 0, fit: bo
         raise ConfigError(f"{table_path}: latency table was measured on '{table.key['device']}'; it can only be checked there (this machine: '{here}')")
     if fit and num_archs < 10:
         raise ConfigError(f"--num-archs {num_archs}: fitting a correction needs at least 10 networks (or pass --no-fit)")
-    archs = sample_distinct(run.space, num_archs, seed)
+    fitted_on = (table.data.get("correction") or {}).get("fitted_on", {})
+    seen = [run.space.decode(a) for a in fitted_on.get("archs", [])]
+    archs = sample_distinct(run.space, num_archs, seed, exclude=seen)  # the stored correction is judged on networks it never saw
     before = machine_state()
     measured = measure_networks(run.space, archs, protocol, console, progress)
     report = evaluate(table, archs, [run.space.encode(a) for a in archs], [run.space.complexity(a)[0] for a in archs], measured, seed, fit)

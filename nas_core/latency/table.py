@@ -209,4 +209,4 @@ class LatencyTable:
 
     def set_correction(self, correction: Correction, fitted_on: dict[str, Any]) -> None:
         self.correction = correction
-        self.data["correction"] = None if correction.model == "none" else {**correction.as_dict(), "fitted_on": fitted_on}
+        self.data["correction"] = {**correction.as_dict(), "fitted_on": fitted_on}  # also "none": which networks it was judged on
