@@ -5,7 +5,8 @@
    random networks (seed 0: raw error, cross-validated correction fitted and stored), then a
    second check on 50 NEW networks (seed 1, no fitting): the stored correction's error on
    networks it never saw. MACs as the predictor beside it: Kendall tau of MACs vs measured
-   latency and the cross-validated error of the best linear map MACs -> ms.
+   latency and the cross-validated error of the best linear map MACs -> ms. Ablation on the
+   seed-0 networks: a table of the same ops timed alone (``method="isolated"``).
 2. On NAS-Bench-Macro, for latency budgets at quantiles of the space's predicted latency:
    evolutionary search under ``max_latency_ms`` vs the same search under the same budget
    expressed in MACs (``max_flops``, through the linear MACs -> ms map fitted in step 1). The
@@ -25,7 +26,7 @@ Every timing is taken through the heavy queue on a machine without other heavy j
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -44,9 +45,9 @@ from nas_core.config import ConstraintsConfig  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
 from nas_core.latency import correction as corr  # noqa: E402
 from nas_core.latency import runs  # noqa: E402
-from nas_core.latency.check import measure_networks, protocol_of  # noqa: E402
+from nas_core.latency.check import evaluate, measure_networks, protocol_of  # noqa: E402
 from nas_core.latency.table import LatencyTable  # noqa: E402
-from nas_core.latency.timing import Protocol  # noqa: E402
+from nas_core.latency.timing import Protocol, Timing  # noqa: E402
 from nas_core.search_result import SearchProblem  # noqa: E402
 
 SCARLET_CONFIG = REPO / "plugins" / "nas-scarlet" / "configs" / "scarlet-imagenet.yaml"
@@ -64,20 +65,27 @@ def load() -> dict:
 
 
 def space_study(name: str, run, protocol: Protocol, folder: Path, num_archs: int) -> dict:
-    """Build the table, check it on seed 0 (fit), validate the stored correction on seed 1."""
-    table_path = folder / f"{name}.json"
+    """Build the table (and, as an ablation, one of ops timed alone), check it on seed 0 (fit),
+    validate the stored correction on seed 1 (networks disjoint from seed 0's)."""
+    table_path, isolated_path = folder / f"{name}.json", folder / f"{name}-isolated.json"
     before = load()
     runs.build(run, protocol, str(table_path), overwrite=True, progress=False)
+    runs.build(run, dataclasses.replace(protocol, method="isolated"), str(isolated_path), overwrite=True, progress=False)
     after_build = load()
     fit = runs.check(run, str(table_path), num_archs, seed=0, fit=True, out=str(folder / f"{name}-seed0"), progress=False)
     validate = runs.check(run, str(table_path), num_archs, seed=1, fit=False, out=str(folder / f"{name}-seed1"), progress=False)
     table = LatencyTable.load(table_path)
+    # the ablation, on the very same measured networks: ops timed alone instead of inside networks
+    measured = [Timing(a["measured_ms"], a["measured_p25_ms"], a["measured_p75_ms"], 0) for a in fit["archs"]]
+    archs = [run.space.decode(a["arch"]) for a in fit["archs"]]
+    isolated = evaluate(LatencyTable.load(isolated_path), archs, [a["arch"] for a in fit["archs"]], [a["macs"] for a in fit["archs"]], measured, seed=0)
     summary = {
         "table": str(table_path.relative_to(REPO)) if table_path.is_relative_to(REPO) else str(table_path),
         "key": table.key,
         "fastest_ms": table.bounds()[0], "slowest_ms": table.bounds()[1],
         "correction": table.correction.as_dict(),
         "fit_seed0": {k: fit[k] for k in ("raw", "fitted_correction", "macs", "measured_spread_median")},
+        "isolated_ops_seed0": {"raw": isolated["raw"], "fitted_correction": {k: isolated["fitted_correction"][k] for k in ("model", "scale", "per_layer_ms", "offset_ms", "cv")}},
         "validate_seed1": {k: validate[k] for k in ("raw", "stored_correction", "macs", "measured_spread_median")},
         "loadavg": {"before_build": before, "after_build": after_build, "check_seed0": fit["machine"], "check_seed1": validate["machine"]},
         "archs_seed0": fit["archs"], "archs_seed1": validate["archs"],
@@ -220,7 +228,9 @@ def _print_summary(result: dict) -> None:
               f"correction {f['fitted_correction']['model']} cross-val {f['fitted_correction']['cv']['median_abs_pct']:.2f}/{f['fitted_correction']['cv']['max_abs_pct']:.2f}%; "
               f"new networks: raw {v['raw']['median_abs_pct']:.2f}/{v['raw']['max_abs_pct']:.2f}% tau {v['raw']['kendall_tau']:.3f}, "
               f"corrected {stored.get('median_abs_pct', float('nan')):.2f}/{stored.get('max_abs_pct', float('nan')):.2f}% tau {stored.get('kendall_tau', float('nan')):.3f}; "
-              f"MACs tau {v['macs']['kendall_tau']:.3f}, MACs linear fit {v['macs']['linear_fit_cv_median_abs_pct']:.2f}/{v['macs']['linear_fit_cv_max_abs_pct']:.2f}%")
+              f"MACs tau {v['macs']['kendall_tau']:.3f}, MACs linear fit {v['macs']['linear_fit_cv_median_abs_pct']:.2f}/{v['macs']['linear_fit_cv_max_abs_pct']:.2f}%; "
+              f"ablation, ops timed alone: {s['isolated_ops_seed0']['raw']['median_abs_pct']:.2f}/{s['isolated_ops_seed0']['raw']['max_abs_pct']:.2f}%, "
+              f"corrected {s['isolated_ops_seed0']['fitted_correction']['cv']['median_abs_pct']:.2f}/{s['isolated_ops_seed0']['fitted_correction']['cv']['max_abs_pct']:.2f}%")
     for row in result["search_comparison"]["rows"]:
         lat, mac = row["latency"], row["macs"]
         print(f"budget {row['budget_ms']:.3f} ms (= {row['budget_macs'] / 1e6:.1f} MMACs): latency pick {lat['arch']} {lat['ground_truth_acc']:.2f}% "

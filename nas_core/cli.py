@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock", default="wall", help="wall, or thread: the calling thread's CPU time (cpu, 1 thread; immune to other processes)")
     p.add_argument("--allocator", help="steady (glibc heap kept, no page faults per call; default where available) or default")
     p.add_argument("--repeats", type=int, default=100, help="timed samples per op (the median is kept)")
-    p.add_argument("--contexts", type=int, default=8, help="torch: networks each op is timed in")
+    p.add_argument("--method", help="in-network (torch default: ops timed inside whole networks) or isolated (each op alone; onnxruntime)")
+    p.add_argument("--contexts", type=int, default=8, help="in-network: networks each op is timed in")
     p.add_argument("--passes", type=int, default=2, help="sweeps the repeats of whole networks (and of isolated ops) are spread over")
     p.add_argument("--warmup", type=int, default=10, help="untimed calls before timing")
     p.add_argument("--out", help="table file (default: run_dir/latency-<device>-<backend>-b<batch>-t<threads>.json)")
@@ -152,7 +153,8 @@ def _latency(args: argparse.Namespace) -> None:
         allocator = args.allocator or ("steady" if steady_allocator_available() else "default")
         protocol = Protocol(device=args.device or str(run.device), batch_size=args.batch_size, threads=args.threads or torch.get_num_threads(),
                             backend=args.backend, clock=args.clock, allocator=allocator, warmup=args.warmup, repeats=args.repeats,
-                            passes=args.passes, contexts=args.contexts)
+                            passes=args.passes, contexts=args.contexts,
+                            method=args.method or ("isolated" if args.backend == "onnxruntime" else "in-network"))
         runs.build(run, protocol, args.out, args.overwrite, progress=not args.no_progress)
     else:
         runs.check(run, args.table, args.num_archs, args.seed, fit=not args.no_fit, out=args.out, progress=not args.no_progress)

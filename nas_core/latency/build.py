@@ -13,7 +13,8 @@ How an op is timed depends on the backend:
   random networks (its neighbours vary), ``repeats / contexts`` forward passes each.
 - **onnxruntime (isolated).** A session runs a whole graph, so each op is exported and timed
   as its own graph on the input shape it sees in the network; ``nas latency check`` fits the
-  correction that maps the sum to whole networks.
+  correction that maps the sum to whole networks. (``method="isolated"`` with torch is kept
+  as the ablation that shows why torch tables are measured in-network.)
 
 Every step (one network, or one layer's candidates) is written to the table file atomically
 with its raw samples, so an interrupted build keeps what it measured and the same command
@@ -87,7 +88,7 @@ def in_network_schedule(num_choices: list[int], contexts: int, seed: int = SCHED
 
 
 def steps_for(space: SearchSpace, plan: Plan, protocol: Protocol) -> list[Step]:
-    if protocol.backend == "torch":
+    if protocol.method == "in-network":
         return [Step(arch=a) for a in in_network_schedule(list(space.num_choices), protocol.contexts)]
     return [Step(group=g) for g in range(len(plan.groups))]
 
@@ -135,8 +136,7 @@ def build_table(space: SearchSpace, space_name: str, space_options: dict[str, An
     steps = steps_for(space, plan, protocol)
     if table is None:
         table = LatencyTable.empty(out, key, protocol.as_dict(), plan)
-        table.data["progress"] = {"method": "in-network" if protocol.backend == "torch" else "isolated",
-                                  "steps_done": 0, "steps_total": len(steps), "samples": {}}
+        table.data["progress"] = {"method": protocol.method, "steps_done": 0, "steps_total": len(steps), "samples": {}}
     state = table.data["progress"]
     if state["steps_done"]:
         console.print(f"{out}: resuming after {state['steps_done']} of {len(steps)} measurement steps")

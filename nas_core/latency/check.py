@@ -78,7 +78,7 @@ def evaluate(table: LatencyTable, archs: Sequence[Arch], encoded: Sequence[str],
         "measured_spread_median": float(np.median([t.spread for t in measured])),
     }
     stored = table.correction
-    if stored.model != "none":
+    if table.data.get("correction"):  # a previous check chose it (possibly "none": the raw sum)
         predicted = stored.apply(raw, layers)
         fitted_on = (table.data.get("correction") or {}).get("fitted_on", {})
         report["stored_correction"] = {
@@ -96,7 +96,7 @@ def evaluate(table: LatencyTable, archs: Sequence[Arch], encoded: Sequence[str],
         report["_cv_predictions"] = cv.tolist()
     report["archs"] = [
         {"arch": e, "measured_ms": t.median_ms, "measured_p25_ms": t.p25_ms, "measured_p75_ms": t.p75_ms,
-         "raw_ms": float(r), "layers": int(n), "macs": int(m)}
+         "measured_wall_ms": t.wall_median_ms, "preempted": t.preempted, "raw_ms": float(r), "layers": int(n), "macs": int(m)}
         for e, t, r, n, m in zip(encoded, measured, raw, layers, macs)
     ]
     return report

@@ -40,6 +40,7 @@ import io
 import os
 import platform
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterator, Mapping, Sequence
@@ -53,6 +54,7 @@ from nas_core.errors import NasError
 BACKENDS = ("torch", "onnxruntime")
 CLOCKS = ("wall", "thread")
 ALLOCATORS = ("steady", "default")
+METHODS = ("in-network", "isolated")
 PREEMPTED_SLACK = (1.05, 20_000)
 """A sample counts as preempted when wall > 1.05 * CPU time + 20 us."""
 
@@ -71,8 +73,11 @@ class Protocol:
     warmup_seconds: float = 0.05
     repeats: int = 100
     passes: int = 2
+    method: str = "in-network"
+    """Tables: time ops inside whole networks (torch) or each alone (onnxruntime; an ablation for
+    torch), see :mod:`nas_core.latency.build`."""
     contexts: int = 8
-    """Tables (torch backend): networks each op is timed in (see :mod:`nas_core.latency.build`)."""
+    """In-network tables: networks each op is timed in."""
     min_sample_ms: float = 1.0
 
     @property
@@ -189,6 +194,10 @@ def check_protocol(protocol: Protocol) -> None:
         raise NasError(f"--backend '{protocol.backend}': use one of {', '.join(BACKENDS)}")
     if protocol.clock not in CLOCKS:
         raise NasError(f"--clock '{protocol.clock}': use one of {', '.join(CLOCKS)}")
+    if protocol.method not in METHODS:
+        raise NasError(f"--method '{protocol.method}': use one of {', '.join(METHODS)}")
+    if protocol.backend == "onnxruntime" and protocol.method != "isolated":
+        raise NasError("--backend onnxruntime runs a whole graph per session: use --method isolated")
     if protocol.allocator not in ALLOCATORS:
         raise NasError(f"--allocator '{protocol.allocator}': use one of {', '.join(ALLOCATORS)}")
     device = torch.device(protocol.device)
@@ -258,7 +267,9 @@ def _onnxruntime_call(module: nn.Module, example: torch.Tensor, protocol: Protoc
         if module(example) is example:  # an identity: the exported graph computes nothing
             return lambda: None
     buffer = io.BytesIO()
-    torch.onnx.export(module.cpu(), (example,), buffer, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
+    with warnings.catch_warnings():  # the TorchScript exporter (as nas export uses) warns that it is legacy
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(module.cpu(), (example,), buffer, input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)
     options = ort.SessionOptions()
     options.intra_op_num_threads = protocol.threads
     options.inter_op_num_threads = 1
