@@ -194,7 +194,7 @@ def test_build_never_replaces_a_table_measured_differently(table_path, tiny_run)
 
 
 def test_onnxruntime_tables_time_each_op_as_its_own_graph(tiny_run, tmp_path):
-    protocol = dataclasses.replace(FAST, backend="onnxruntime", repeats=3, min_sample_ms=0.0)
+    protocol = dataclasses.replace(FAST, backend="onnxruntime", method="isolated", repeats=3, min_sample_ms=0.0)
     table = runs.build(tiny_run, protocol, str(tmp_path / "ort.json"), progress=False)
     assert table.key["backend"] == "onnxruntime" and table.key["versions"]["onnxruntime"]
     assert table.data["machine"]["method"] == "isolated"
