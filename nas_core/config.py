@@ -102,6 +102,9 @@ class SearchConfig(Section):
     latency_device: str | None = Field(
         None, description="device the table must have been measured on, as the table names it; default: this machine's run device"
     )
+    latency_margin_pct: float | None = Field(
+        None, ge=0, lt=100, description="safety margin added to predictions checked against max_latency_ms; default: the table's (from its check)"
+    )
 
 
 class RankConfig(Section):

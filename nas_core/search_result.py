@@ -61,7 +61,8 @@ class SearchProblem:
     ``score(arch)`` evaluates canonical architectures once (equivalent architectures share a
     score); ``feasible(arch)`` checks the FLOPs / params / latency constraints. Latency is
     predicted by ``latency`` (a :class:`~nas_core.latency.table.LatencyTable`), which
-    ``max_latency_ms`` and the ``latency`` objective need.
+    ``max_latency_ms`` and the ``latency`` objective need; the limit is checked against the
+    prediction plus the table's safety margin (:meth:`LatencyTable.upper_ms`).
     """
 
     def __init__(self, space: SearchSpace, evaluate: Callable[[Sequence[Arch]], list[float]], constraints: ConstraintsConfig, seed: int,
@@ -95,9 +96,10 @@ class SearchProblem:
         if c.max_latency_ms is not None:
             if self.latency is None:
                 raise ArchitectureError("search.constraints.max_latency_ms needs a latency table (search.latency_table)")
-            fastest = self.latency.bounds()[0]
+            fastest = self.latency.bounds()[0] * self.latency.margin_factor
             if c.max_latency_ms < fastest:
-                problems.append(f"max_latency_ms {c.max_latency_ms:.4g} is below the fastest architecture's {fastest:.4g} ms (predicted by {self.latency.path})")
+                margin = f" with its {self.latency.margin_pct:.3g}% margin" if self.latency.margin_pct else ""
+                problems.append(f"max_latency_ms {c.max_latency_ms:.4g} is below the fastest architecture's {fastest:.4g} ms (predicted by {self.latency.path}{margin})")
         if problems:
             raise ArchitectureError(f"search.constraints: impossible: {'; '.join(problems)} in space '{self.space.name}'")
 
@@ -115,7 +117,7 @@ class SearchProblem:
         if c.min_params:
             v += max(0.0, 1 - params / c.min_params)
         if c.max_latency_ms is not None:
-            v += max(0.0, self.latency_ms(arch) / c.max_latency_ms - 1)
+            v += max(0.0, self.latency.upper_ms(arch) / c.max_latency_ms - 1)
         return v
 
     def latency_ms(self, arch: Arch) -> float | None:

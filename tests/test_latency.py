@@ -280,12 +280,32 @@ def _synthetic_networks(count=60, seed=0):
 def test_correction_recovers_a_per_layer_overhead():
     raw, layers = _synthetic_networks()
     noise = 1 + np.random.default_rng(1).normal(0, 0.002, len(raw))
-    measured = (1.12 * raw + 0.05 * layers + 0.3) * noise
+    measured = (1.12 * raw + 0.05 * layers) * noise
     chosen, report = corr.select(raw, layers, measured)
-    assert chosen.model == "scale+offset+per-layer"
+    assert chosen.model == "scale+per-layer"
     assert chosen.scale == pytest.approx(1.12, rel=0.02) and chosen.per_layer_ms == pytest.approx(0.05, abs=0.01)
-    assert chosen.offset_ms == pytest.approx(0.3, abs=0.05)
-    assert report["none"]["median_abs_pct"] > 10 and report[chosen.model]["max_abs_pct"] < 2
+    assert report["none"]["median_abs_pct"] > 10 and report["scale"]["median_abs_pct"] > 2 and report[chosen.model]["max_abs_pct"] < 2
+
+
+def test_correction_keeps_the_simpler_model_when_it_is_enough():
+    raw, layers = _synthetic_networks()
+    measured = 0.9 * raw * (1 + np.random.default_rng(3).normal(0, 0.002, len(raw)))
+    chosen, _ = corr.select(raw, layers, measured)
+    assert chosen.model in ("scale", "scale+per-layer") and chosen.scale == pytest.approx(0.9, rel=0.01)
+    assert abs(chosen.per_layer_ms) < 0.01
+
+
+def test_an_implausible_fit_is_never_kept():
+    raw, layers = _synthetic_networks()
+    chosen, report = corr.select(raw, layers, 5 * raw)  # "networks five times slower than their ops": broken timings
+    assert chosen.model == "none" and report["scale"]["max_abs_pct"] < 1e-6
+
+
+def test_macs_line_is_fitted_on_relative_error():
+    macs = np.linspace(1e6, 9e6, 20)
+    slope, intercept = corr.affine_fit(macs, 2e-7 * macs + 0.5)
+    assert slope == pytest.approx(2e-7) and intercept == pytest.approx(0.5)
+    assert np.allclose(corr.affine_cross_validated(macs, 2e-7 * macs + 0.5), 2e-7 * macs + 0.5)
 
 
 def test_correction_is_not_invented_when_the_sum_is_right():
@@ -307,14 +327,14 @@ def test_check_fits_stores_and_validates_a_correction_on_synthetic_measurements(
     archs = list(itertools.product(range(3), repeat=3))
     raw = np.array([table.raw_ms(a) for a in archs])
     layers = np.array([table.layers_run(a) for a in archs])
-    true = 1.3 * raw + 0.02 * layers + 0.01
+    true = 1.3 * raw + 0.02 * layers
     timings = [Timing(float(t), float(t) * 0.99, float(t) * 1.01, 10) for t in true]
     report = evaluate(table, archs, ["".join(map(str, a)) for a in archs], [1000 + i for i in range(len(archs))], timings, seed=0)
     assert report["raw"]["median_abs_pct"] > 15
     assert report["fitted_correction"]["cv"]["max_abs_pct"] < 1
     store_fit(table, report)
     stored = LatencyTable.load(table_path)
-    assert stored.correction.model == "scale+offset+per-layer"
+    assert stored.correction.model == "scale+per-layer"
     assert stored.predict_ms(archs[5]) == pytest.approx(true[5], rel=1e-6)
     fastest, slowest = stored.bounds()
     assert fastest == pytest.approx(true.min()) and slowest == pytest.approx(true.max())
@@ -327,7 +347,7 @@ def test_check_fits_stores_and_validates_a_correction_on_synthetic_measurements(
 
 def test_bounds_are_exact_with_a_negative_per_layer_term(table_path):
     table = LatencyTable.load(table_path)
-    table.set_correction(corr.Correction("scale+offset+per-layer", 0.9, -0.5, 0.2), {})
+    table.set_correction(corr.Correction("scale+per-layer", 0.9, -0.5), {})
     predictions = [table.predict_ms(a) for a in itertools.product(range(3), repeat=3)]
     assert table.bounds() == pytest.approx((min(predictions), max(predictions)))
 
@@ -363,6 +383,31 @@ def test_violation_counts_latency_and_a_limit_below_the_fastest_network_is_refus
         assert problem.feasible(arch) == (table.predict_ms(arch) <= fastest * 1.5)
     with pytest.raises(ArchitectureError, match=r"max_latency_ms 1e-06 is below the fastest architecture's"):
         SearchProblem(space, lambda archs: [], ConstraintsConfig(max_latency_ms=1e-6), 0, latency=table)
+    # with a safety margin the limit applies to prediction + margin
+    table.margin_pct = 10.0
+    problem = SearchProblem(space, lambda archs: [0.0] * len(archs), ConstraintsConfig(max_latency_ms=fastest * 1.5), 0, latency=table)
+    for arch in itertools.product(range(3), repeat=3):
+        assert problem.feasible(arch) == (table.predict_ms(arch) * 1.1 <= fastest * 1.5)
+        assert problem.latency_ms(arch) == table.predict_ms(arch)  # what is reported stays the prediction
+    with pytest.raises(ArchitectureError, match=r"below the fastest architecture's .* with its 10% margin"):
+        SearchProblem(space, lambda archs: [], ConstraintsConfig(max_latency_ms=fastest * 1.05), 0, latency=table)
+
+
+def test_safety_margin_is_the_90th_percentile_of_under_prediction(table_path, nas_kit):
+    predicted = np.full(100, 2.0)
+    measured = predicted * (1 + np.linspace(-0.1, 0.099, 100))  # under-predictions up to 9.9%
+    assert corr.safety_margin_pct(predicted, measured) == pytest.approx(7.9, abs=0.05)
+    assert corr.safety_margin_pct(predicted, predicted * 0.9) == 0.0
+    data = json.loads(table_path.read_text())
+    data["correction"] = {"model": "scale", "scale": 1.1, "margin_pct": 6.5}
+    table_path.write_text(json.dumps(data))
+    assert LatencyTable.load(table_path).margin_pct == 6.5
+    override = nas_kit.open(_search_config(table_path, latency_margin_pct=0))[0]
+    assert runs.table_for_search(override).margin_pct == 0.0
+    data["correction"]["margin_pct"] = -3
+    table_path.write_text(json.dumps(data))
+    with pytest.raises(LatencyTableError, match="margin_pct must be a percentage"):
+        LatencyTable.load(table_path)
 
 
 def test_export_writes_predicted_and_measured_latency(table_path, nas_kit):

@@ -74,7 +74,7 @@ def evaluate(table: LatencyTable, archs: Sequence[Arch], encoded: Sequence[str],
         "seed": seed,
         "raw": {**corr.error_summary(raw, y), "kendall_tau": _tau(raw, y)},
         "macs": {"kendall_tau": _tau(macs_arr, y),
-                 **{f"linear_fit_cv_{k}": v for k, v in corr.error_summary(corr.cross_validated("scale+offset", macs_arr, np.zeros_like(y), y), y).items()}},
+                 **{f"linear_fit_cv_{k}": v for k, v in corr.error_summary(corr.affine_cross_validated(macs_arr, y), y).items()}},
         "measured_spread_median": float(np.median([t.spread for t in measured])),
     }
     stored = table.correction
@@ -89,7 +89,7 @@ def evaluate(table: LatencyTable, archs: Sequence[Arch], encoded: Sequence[str],
         chosen, models = corr.select(raw, layers, y, seed=seed)
         cv = corr.cross_validated(chosen.model, raw, layers, y, seed=seed)
         report["fitted_correction"] = {
-            **chosen.as_dict(), "cv_by_model": models,
+            **chosen.as_dict(), "margin_pct": corr.safety_margin_pct(cv, y), "cv_by_model": models,
             "cv": {**corr.error_summary(cv, y), "kendall_tau": _tau(cv, y)},
             "in_sample": {**corr.error_summary(chosen.apply(raw, layers), y), "kendall_tau": _tau(chosen.apply(raw, layers), y)},
         }
@@ -105,8 +105,8 @@ def evaluate(table: LatencyTable, archs: Sequence[Arch], encoded: Sequence[str],
 def store_fit(table: LatencyTable, report: dict[str, Any]) -> None:
     """Keep the fitted correction in the table (or none, when the raw sum was best)."""
     fitted = report["fitted_correction"]
-    chosen = corr.Correction(fitted["model"], fitted["scale"], fitted["per_layer_ms"], fitted["offset_ms"])
-    table.set_correction(chosen, {
+    chosen = corr.Correction(fitted["model"], fitted["scale"], fitted["per_layer_ms"])
+    table.set_correction(chosen, margin_pct=fitted["margin_pct"], fitted_on={
         "networks": report["networks"], "seed": report["seed"], "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "cv_median_abs_pct": fitted["cv"]["median_abs_pct"], "cv_max_abs_pct": fitted["cv"]["max_abs_pct"],
         "archs": [a["arch"] for a in report["archs"]],

@@ -46,6 +46,8 @@ def table_for_search(run: Any) -> LatencyTable | None:
     table = LatencyTable.load(search.latency_table)
     target = search.latency_device or device_name(run.device)
     table.check_fits(run.config.space.name, _space_options(run), make_plan(run.space, table.key["batch_size"]), run.space.input_size, target)
+    if search.latency_margin_pct is not None:
+        table.margin_pct = search.latency_margin_pct
     return table
 
 
@@ -123,8 +125,8 @@ def _print_check(report: dict[str, Any], table: LatencyTable, json_path: Path) -
     console.print(view)
     if "fitted_correction" in report:
         f = report["fitted_correction"]
-        stored = f"stored in {table.path}" if f["model"] != "none" else "none stored: the sum of ops was best"
-        console.print(f"correction {f['model']}: scale {f['scale']:.4f}, per layer {f['per_layer_ms']:.4f} ms, offset {f['offset_ms']:.4f} ms ({stored})")
+        console.print(f"correction {f['model']} (scale {f['scale']:.4f}, per layer {f['per_layer_ms']:.4f} ms) and safety margin "
+                      f"{f['margin_pct']:.2f}% for latency limits (90% of networks measured below prediction + margin) stored in {table.path}")
     console.print(f"measured spread (median IQR / median): {report['measured_spread_median'] * 100:.1f}% -> {json_path}")
 
 
@@ -139,6 +141,7 @@ def export_record(run: Any, subnet: torch.nn.Module, arch: tuple[int, ...]) -> d
     protocol = protocol_of(table)
     record: dict[str, Any] = {
         "predicted_ms": table.predict_ms(arch), "sum_of_ops_ms": table.raw_ms(arch), "correction": table.correction.model,
+        "with_margin_ms": table.upper_ms(arch), "margin_pct": table.margin_pct,
         "table": str(table.path), "device": table.key["device"], "batch_size": protocol.batch_size,
         "threads": protocol.threads, "backend": protocol.backend,
     }

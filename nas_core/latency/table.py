@@ -8,7 +8,7 @@ A table is a JSON file::
      "protocol": {...},                       # warm-up, repeats, passes (timing.Protocol)
      "complete": true,                        # while building: false, and "progress" holds
      "ops": {"stem": T, "head": T, "layers": [[T | null, ...], ...]},   # the raw samples so far
-     "correction": null | {"model", "scale", "per_layer_ms", "offset_ms", "fitted_on": {...}},
+     "correction": null | {"model", "scale", "per_layer_ms", "fitted_on": {...}},
      "machine": {"loadavg_start", "loadavg_end", ...}}
 
 where ``T`` is a :class:`~nas_core.latency.timing.Timing` (``median_ms``, ``p25_ms``,
@@ -54,6 +54,8 @@ class LatencyTable:
     path: Path
     data: dict[str, Any]
     correction: Correction = field(default_factory=Correction)
+    margin_pct: float = 0.0
+    """Safety margin for limits: by default the under-prediction its check found (90th percentile)."""
 
     # ------------------------------------------------------------ creating and saving
 
@@ -137,6 +139,9 @@ class LatencyTable:
                         raise TypeError(f"{where}: 'free' must be true or false")
             correction = data.get("correction")
             self.correction = Correction.from_dict(correction) if correction else Correction()
+            self.margin_pct = float((correction or {}).get("margin_pct", 0.0))
+            if not (math.isfinite(self.margin_pct) and 0 <= self.margin_pct < 100):
+                raise ValueError("correction.margin_pct must be a percentage in [0, 100)")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
             raise LatencyTableError(f"{path}: corrupt latency table ({detail[:160]})") from None
@@ -200,13 +205,22 @@ class LatencyTable:
         """Predicted end-to-end latency: the raw sum through the stored correction (if any)."""
         return float(self.correction.apply(self.raw_ms(arch), self.layers_run(arch)))
 
+    @property
+    def margin_factor(self) -> float:
+        return 1 + self.margin_pct / 100
+
+    def upper_ms(self, arch: Sequence[int]) -> float:
+        """The prediction plus the safety margin: what a latency limit is checked against, so
+        that a network picked right at the limit still runs within it when it is measured."""
+        return self.predict_ms(arch) * self.margin_factor
+
     def bounds(self) -> tuple[float, float]:
         """(fastest, slowest) predicted latency over the whole space (exact: the model is separable)."""
         c = self.correction
         per_op = [[c.scale * e["median_ms"] + c.per_layer_ms * (not e["free"]) for e in self._row(i)] for i in range(len(self.key["choices"]))]
-        base = c.scale * self.fixed_ms() + c.offset_ms
+        base = c.scale * self.fixed_ms()
         return base + sum(min(row) for row in per_op), base + sum(max(row) for row in per_op)
 
-    def set_correction(self, correction: Correction, fitted_on: dict[str, Any]) -> None:
-        self.correction = correction
-        self.data["correction"] = {**correction.as_dict(), "fitted_on": fitted_on}  # also "none": which networks it was judged on
+    def set_correction(self, correction: Correction, fitted_on: dict[str, Any], margin_pct: float = 0.0) -> None:
+        self.correction, self.margin_pct = correction, margin_pct
+        self.data["correction"] = {**correction.as_dict(), "margin_pct": margin_pct, "fitted_on": fitted_on}  # also "none": which networks it was judged on

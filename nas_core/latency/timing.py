@@ -28,8 +28,10 @@ mean the same thing:
   the calling thread) and makes tables reproducible on a shared machine. With one CPU thread
   both clocks are read around every sample, and ``preempted`` (the share of samples whose wall
   time exceeds their CPU time) says how disturbed a measurement was;
-- callables are visited in ``passes`` sweeps (each warms up again), so a slow drift or a burst
-  of load is spread over all of them instead of biasing the one measured at that moment.
+- callables are visited in ``passes`` sweeps, so a slow drift of the machine (here ~1-2% over
+  a few minutes, even with nothing else running) or a burst of load is spread over all of them
+  instead of biasing the ones measured at that moment. The first visit warms a callable up
+  fully; later visits run ``REWARM`` calls first, to bring its weights back into the caches.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ BACKENDS = ("torch", "onnxruntime")
 CLOCKS = ("wall", "thread")
 ALLOCATORS = ("steady", "default")
 METHODS = ("in-network", "isolated")
+REWARM = 2
 PREEMPTED_SLACK = (1.05, 20_000)
 """A sample counts as preempted when wall > 1.05 * CPU time + 20 us."""
 
@@ -72,11 +75,11 @@ class Protocol:
     warmup: int = 10
     warmup_seconds: float = 0.05
     repeats: int = 100
-    passes: int = 2
+    passes: int = 10
     method: str = "in-network"
     """Tables: time ops inside whole networks (torch) or each alone (onnxruntime; an ablation for
     torch), see :mod:`nas_core.latency.build`."""
-    contexts: int = 8
+    contexts: int = 16
     """In-network tables: networks each op is timed in."""
     min_sample_ms: float = 1.0
 
@@ -298,9 +301,11 @@ def sample(calls: Sequence[Callable[[], object]], protocol: Protocol, progress: 
         for p, count in enumerate(per_pass):
             for i in [(k + p) % len(calls) for k in range(len(calls))]:
                 call, record = calls[i], out[i]
-                estimate = _warm_up(call, protocol)
                 if p == 0:  # the same number of calls per sample in every pass
-                    record.calls_per_sample = estimate
+                    record.calls_per_sample = _warm_up(call, protocol)
+                else:
+                    for _ in range(REWARM * record.calls_per_sample):
+                        call()
                 inner = record.calls_per_sample
                 loop = range(inner)
                 for _ in range(count):
