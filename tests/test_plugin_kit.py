@@ -236,6 +236,10 @@ def test_stand_ins_are_tiny_and_learnable(nas_kit, tiny_supernet):
     assert tiny_supernet(torch.zeros(2, 3, 8, 8), (1, 2, 0)).shape == (2, 4)
     result = nas_kit.train({"train": {"max_steps": 48, "log_every_steps": 16, "optimizer": {"lr": 0.1}}})
     accuracies = [line["train_acc"] for line in result.metrics]
+    # Margin: the final accuracy was 90.2-97.7% over seeds 0-4 (92.6% at seed 0, the test's) and
+    # identical with ATEN_CPU_CAPABILITY=avx512, avx2 and default; 70 is 20 points, ~7 standard
+    # deviations of that spread, below the lowest (chance is 25%).
+    print(f"[margin] tiny supernet final training accuracy: observed {accuracies[-1]:.4g}, bound 70")
     assert accuracies[-1] > 70 > 25, f"the tiny supernet did not learn the synthetic classes: {accuracies}"
 
 

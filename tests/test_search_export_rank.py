@@ -56,6 +56,7 @@ def test_export_inherits_weights_and_onnx_matches(trained_tiny, tmp_path):
     out = tmp_path / "export"
     nas("export", QUICKSTART, *tiny_overrides(trained_tiny, "export.onnx=true"), "--arch", "12021201", "--out", str(out), check=True)
     summary = json.loads((out / "arch.json").read_text())
+    print(f"[margin] export's own ONNX check: observed {summary['onnx_max_abs_diff']:.3g}, bound 0.0001")
     assert summary["arch"] == "12021201" and summary["onnx_max_abs_diff"] < 1e-4
     run = tiny_run(trained_tiny)
     subnet, arch = load_subnet(out / "subnet.pt", run)
@@ -63,9 +64,11 @@ def test_export_inherits_weights_and_onnx_matches(trained_tiny, tmp_path):
     expected = extract_subnet(run, arch)
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
+        print(f"[margin] loaded vs extracted subnet: observed {float((subnet.eval()(x) - expected(x)).abs().max()):.3g}, bound 1e-06")
         assert torch.allclose(subnet.eval()(x), expected(x), atol=1e-6)
         session = ort.InferenceSession(str(out / "subnet.onnx"), providers=["CPUExecutionProvider"])
         (onnx_out,) = session.run(None, {"images": x.numpy()})
+        print(f"[margin] onnxruntime vs torch: observed {float(np.abs(onnx_out - subnet(x).numpy()).max()):.3g}, bound 0.0001")
         assert np.abs(onnx_out - subnet(x).numpy()).max() < 1e-4
     # the exported BN statistics were recalibrated for this path, not the supernet's shared ones
     sup = torch.load(trained_tiny / "checkpoint.pt", weights_only=True)["supernet"]
@@ -93,6 +96,7 @@ def test_rank_statistics_known_answers():
     assert reverse["kendall_tau"] == pytest.approx(-1.0)
     noisy = rank_statistics(truth + np.random.default_rng(0).normal(0, 15, 50), truth, groups, resamples=500)
     lo, hi = noisy["kendall_tau_ci95"]
+    print(f"[margin] bootstrap CI width: observed {hi - lo:.3g}, bound 0.05")
     assert lo < noisy["kendall_tau"] < hi and hi - lo > 0.05
     assert top_k_overlap(np.array([3.0, 2, 1, 0]), np.array([0.0, 1, 2, 3]), 2) == 0.0
 

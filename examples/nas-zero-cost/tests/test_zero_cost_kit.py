@@ -70,4 +70,8 @@ def test_synflow_ranks_real_nas_bench_macro_networks(nas_kit):
     scores = run.evaluator.evaluate(None, archs)  # weights: init -- the supernet is not needed
     truth = [table[run.space.encode(a)].mean_acc for a in archs]
     tau = stats.kendalltau(scores, truth).statistic
+    # Margin: the sample (seed 1) and synflow are deterministic, and tau is 0.609 here with
+    # ATEN_CPU_CAPABILITY=avx512 and =default alike, 2x the bound. Other samples of 30 give
+    # 0.36-0.69 (seeds 1-8), all above 0.3: the bound holds even for a different draw.
+    print(f"[margin] synflow Kendall tau: observed {tau:.3g}, bound 0.3")
     assert tau > 0.3, f"synflow Kendall tau {tau:.3f} on 30 NAS-Bench-Macro networks"

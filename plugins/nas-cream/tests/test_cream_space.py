@@ -15,6 +15,9 @@ from nas_cream.space import CHOICES, PUBLISHED, _stage_macs, build_published, cr
 @pytest.mark.parametrize("name, reported", [("cream-s", 287e6), ("cream-l", 604e6)])
 def test_published_models_rebuilt_within_two_percent_of_their_macs(name, reported):
     counts = published_macs(name)
+    # MACs are counted exactly from the architecture (no data, no rounding that depends on the
+    # processor or threads): these bounds check a fixed number, so their margin is not noise.
+    print(f"[margin] {name} thop-style MACs relative error: observed {abs(counts['thop_style'] / reported - 1):.3g}, bound 0.02")
     assert counts["reported"] == reported
     # the authors' convention (thop: conv + linear + 2 per BatchNorm output element)
     assert abs(counts["thop_style"] / reported - 1) < 0.02

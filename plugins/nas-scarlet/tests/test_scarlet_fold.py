@@ -15,7 +15,12 @@ from nas_core.spaces.ops import Skip
 from nas_scarlet.les import LearnableSkip, attach_les, drop_les, fold_les
 from nas_scarlet.space import scarlet_space
 
-TOL = 1e-5
+# Folding is exact arithmetic: in float64 folded and stabilised paths agree to 1e-9 (checked for
+# every architecture below). In float32 they differ by rounding, which grows over the 19 layers of
+# the Scarlet space and differs between processors: the largest difference observed was 5.3e-6 on
+# logits up to 3.3 (3.4e-7 in NAS-Bench-Macro), so 1e-4 leaves a 19x margin, while a wrong fold
+# (dropping the stabilizer) changes the output by at least 0.088 (a bound of 100 TOL = 0.01).
+TOL = 1e-4
 
 
 def randomize(net: nn.Module, seed: int, les_scale: float = 0.25) -> None:
@@ -82,13 +87,15 @@ def test_folded_subnet_equals_stabilised_path(name):
             out = subnet(x)
             dropped = drop_les(supernet.extract(arch)).eval()(x)
         assert out.dtype == torch.float32
-        assert (reference[0] - reference[1]).abs().max().item() > 0.1  # the output depends on the input
+        print(f"[margin] {space.encode(arch)} output depends on the input: observed {(reference[0] - reference[1]).abs().max().item():.3g}, bound {100 * TOL:.3g}")
+        assert (reference[0] - reference[1]).abs().max().item() > 100 * TOL  # the output depends on the input
         assert not any(isinstance(m, LearnableSkip) for m in subnet.modules())
         assert (out - reference).abs().max().item() < TOL, space.encode(arch)
-        if k < 2:  # in float64 the fold is exact: float32 differences are rounding only
-            with torch.no_grad():
-                exact = supernet.extract(arch).double().eval()(x[:1].double())  # the stabilised path, unfolded
-                assert (fold_les(supernet.extract(arch).double()).eval()(x[:1].double()) - exact).abs().max().item() < 1e-9
+        with torch.no_grad():  # in float64 the fold is exact: float32 differences are rounding only
+            exact = supernet.extract(arch).double().eval()(x[:1].double())  # the stabilised path, unfolded
+            exact_gap = (fold_les(supernet.extract(arch).double()).eval()(x[:1].double()) - exact).abs().max().item()
+        print(f"[margin] {space.encode(arch)} float64 fold: observed {exact_gap:.3g}, bound 1e-09")
+        assert exact_gap < 1e-9
         worst = max(worst, (out - reference).abs().max().item())
         scale = max(scale, reference.abs().max().item())
         if k == 0:  # the folded weights fit the plain standalone network of the architecture
@@ -100,9 +107,10 @@ def test_folded_subnet_equals_stabilised_path(name):
         if has_les:
             folded_any += 1
             # dropping the trained map instead of folding it changes the function
-            assert (dropped - reference).abs().max().item() > 1000 * TOL
+            print(f"[margin] {space.encode(arch)} dropped vs stabilised: observed {(dropped - reference).abs().max().item():.3g}, bound {100 * TOL:.3g}")
+            assert (dropped - reference).abs().max().item() > 100 * TOL
     assert folded_any >= 6
-    print(f"{name}: max |folded - stabilised| {worst:.2e} on logits up to {scale:.1f}")
+    print(f"[margin] {name} max |folded - stabilised| on logits up to {scale:.1f}: observed {worst:.3g}, bound {TOL:.3g}")
 
 
 def test_fold_pushes_through_residual_layers_and_into_the_head():
