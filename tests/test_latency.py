@@ -345,6 +345,23 @@ def test_check_fits_stores_and_validates_a_correction_on_synthetic_measurements(
     assert "fitted_correction" not in again
 
 
+def test_a_fit_from_broken_timings_is_reported_but_not_stored(table_path):
+    """A noisy check (here: one network in five measured three times its ops) once stored a
+    margin the table then refused to load; such a fit is reported and the table left as it was."""
+    table = LatencyTable.load(table_path)
+    before = table_path.read_bytes()
+    archs = list(itertools.product(range(3), repeat=3))
+    raw = np.array([table.raw_ms(a) for a in archs])
+    measured = raw * np.where(np.arange(len(archs)) % 5 == 0, 3.0, 1.0)
+    timings = [Timing(float(t), float(t) * 0.99, float(t) * 1.01, 10) for t in measured]
+    report = evaluate(table, archs, ["".join(map(str, a)) for a in archs], [1000 + i for i in range(len(archs))], timings, seed=0)
+    assert report["fitted_correction"]["margin_pct"] >= corr.MAX_MARGIN_PCT
+    assert store_fit(table, report) is False
+    assert "too noisy" in report["fitted_correction"]["not_stored"]
+    assert table_path.read_bytes() == before
+    assert LatencyTable.load(table_path).margin_pct == 0.0
+
+
 def test_bounds_are_exact_with_a_negative_per_layer_term(table_path):
     table = LatencyTable.load(table_path)
     table.set_correction(corr.Correction("scale+per-layer", 0.9, -0.5), {})

@@ -102,9 +102,15 @@ def evaluate(table: LatencyTable, archs: Sequence[Arch], encoded: Sequence[str],
     return report
 
 
-def store_fit(table: LatencyTable, report: dict[str, Any]) -> None:
-    """Keep the fitted correction in the table (or none, when the raw sum was best)."""
+def store_fit(table: LatencyTable, report: dict[str, Any]) -> bool:
+    """Keep the fitted correction in the table (or none, when the raw sum was best). A fit whose
+    safety margin reaches ``MAX_MARGIN_PCT`` comes from broken timings: it is not stored (the
+    table keeps what it had) and the report says why. Returns whether it was stored."""
     fitted = report["fitted_correction"]
+    if fitted["margin_pct"] >= corr.MAX_MARGIN_PCT:
+        fitted["not_stored"] = (f"one network in ten measured {fitted['margin_pct']:.0f}% or more above its cross-validated prediction: "
+                                "the timings are too noisy to correct (a quieter machine, more --repeats and --passes)")
+        return False
     chosen = corr.Correction(fitted["model"], fitted["scale"], fitted["per_layer_ms"])
     table.set_correction(chosen, margin_pct=fitted["margin_pct"], fitted_on={
         "networks": report["networks"], "seed": report["seed"], "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -112,6 +118,7 @@ def store_fit(table: LatencyTable, report: dict[str, Any]) -> None:
         "archs": [a["arch"] for a in report["archs"]],
     })
     table.save()
+    return True
 
 
 def plot(report: dict[str, Any], path: Path, title: str) -> Path:

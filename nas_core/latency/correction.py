@@ -28,6 +28,10 @@ from typing import Sequence
 import numpy as np
 
 PLAUSIBLE_SCALE = (0.5, 2.0)
+MAX_MARGIN_PCT = 100.0
+"""A safety margin at or above this (one network in ten measured at least twice its
+cross-validated prediction) says the timings are broken, not that limits need slack: such a
+fit is reported but never stored."""
 MODELS: dict[str, tuple[str, ...]] = {
     "none": (),
     "scale": ("scale",),

@@ -125,8 +125,11 @@ def _print_check(report: dict[str, Any], table: LatencyTable, json_path: Path) -
     console.print(view)
     if "fitted_correction" in report:
         f = report["fitted_correction"]
-        console.print(f"correction {f['model']} (scale {f['scale']:.4f}, per layer {f['per_layer_ms']:.4f} ms) and safety margin "
-                      f"{f['margin_pct']:.2f}% for latency limits (90% of networks measured below prediction + margin) stored in {table.path}")
+        if "not_stored" in f:
+            console.print(f"warning: correction not stored in {table.path}: {f['not_stored']}")
+        else:
+            console.print(f"correction {f['model']} (scale {f['scale']:.4f}, per layer {f['per_layer_ms']:.4f} ms) and safety margin "
+                          f"{f['margin_pct']:.2f}% for latency limits (90% of networks measured below prediction + margin) stored in {table.path}")
     console.print(f"measured spread (median IQR / median): {report['measured_spread_median'] * 100:.1f}% -> {json_path}")
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nas_core.errors import NasError
-from nas_core.latency.correction import Correction
+from nas_core.latency.correction import MAX_MARGIN_PCT, Correction
 from nas_core.latency.plan import Plan, Slot
 
 FORMAT = "nas_core.latency-table/1"
@@ -140,8 +140,8 @@ class LatencyTable:
             correction = data.get("correction")
             self.correction = Correction.from_dict(correction) if correction else Correction()
             self.margin_pct = float((correction or {}).get("margin_pct", 0.0))
-            if not (math.isfinite(self.margin_pct) and 0 <= self.margin_pct < 100):
-                raise ValueError("correction.margin_pct must be a percentage in [0, 100)")
+            if not (math.isfinite(self.margin_pct) and 0 <= self.margin_pct < MAX_MARGIN_PCT):
+                raise ValueError(f"correction.margin_pct must be a percentage in [0, {MAX_MARGIN_PCT:g})")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
             raise LatencyTableError(f"{path}: corrupt latency table ({detail[:160]})") from None
