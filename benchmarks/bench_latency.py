@@ -45,7 +45,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, RESULTS, make_run, write_result  # noqa: E402
 
-from nas_core.components.searchers import EvolutionSearcher  # noqa: E402
+from nas_core.components.searchers import EvolutionOptions, EvolutionSearcher  # noqa: E402
 from nas_core.config import ConstraintsConfig  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
 from nas_core.latency import correction as corr  # noqa: E402
@@ -148,7 +148,7 @@ def search_comparison(run, table: LatencyTable, macs_map: tuple[float, float, fl
         picks = {}
         for kind, constraints in (("latency", ConstraintsConfig(max_latency_ms=budget_ms)), ("macs", ConstraintsConfig(max_flops=budget_macs))):
             problem = SearchProblem(space, oracle, constraints, seed=0, latency=table)
-            result = EvolutionSearcher(None, population=population, generations=generations).search(problem)
+            result = EvolutionSearcher(run.context, EvolutionOptions(population=population, generations=generations)).search(problem)
             feasible = predicted * table.margin_factor <= budget_ms if kind == "latency" else macs <= budget_macs
             optimum = every[int(np.argmax(np.where(feasible, accuracy, -1)))]
             picks[kind] = {"arch": result.best.arch, "ground_truth_acc": truth[result.best.arch].mean_acc, "macs": result.best.macs,

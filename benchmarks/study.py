@@ -43,12 +43,14 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heavy_queue import machine  # noqa: E402
 
+from nas_core.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from nas_core.config import ConstraintsConfig, load_config  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
 from nas_core.ranking import distinct_networks, paired_difference, rank_statistics, sample_distinct  # noqa: E402
+from nas_core.restore import load_trained_supernet  # noqa: E402
 from nas_core.run import Run  # noqa: E402
 from nas_core.search_result import SearchProblem  # noqa: E402
-from nas_core.trainer import CHECKPOINT_NAME, Trainer, load_supernet_weights  # noqa: E402
+from nas_core.trainer import Trainer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "benchmarks" / "study.yaml"
@@ -246,7 +248,7 @@ class Study:
         with machine(f"study: evaluate {method} seed {seed}"):
             torch.set_num_threads(2)
             run = self._run_for(config, self.runs / f"{training}-s{seed}" / f"eval-{method}")
-            load_supernet_weights(run, checkpoint)
+            load_trained_supernet(run, checkpoint)
             record.update(method=method, training=training, seed=seed, evaluator=config["evaluator"])
             record.setdefault("scores", {})
             record.setdefault("eval_seconds", 0.0)

@@ -1,18 +1,33 @@
-"""The ``nas`` command line. Errors print one line and exit 2; ``--debug`` shows tracebacks."""
+"""The ``nas`` command line. Errors print one line each and exit 2; ``--debug`` shows tracebacks.
+
+Installed packages add subcommands through the ``nas_core.commands`` entry-point group
+(:class:`nas_core.Command`); the OpenMMLab bridge contributes ``nas finetune`` that way, so the
+engine never imports the bridge.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata as md
 import sys
 import warnings
 from typing import Sequence
 
+from nas_core import COMMAND_GROUP
 from nas_core.config import load_config
 from nas_core.errors import NasError
+
+KNOWN_CONTRIBUTED = {
+    "finetune": "the OpenMMLab bridge (package nas-downstream in downstream/), which bash scripts/setup.sh installs with OpenMMLab",
+}
+"""Commands other packages contribute, for a helpful message when the package is missing."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
+        for name, origin in KNOWN_CONTRIBUTED.items():
+            if message.startswith(f"argument command: invalid choice: '{name}'"):
+                self.exit(2, f"error: nas {name} is contributed by {origin}; it is not installed\n")
         self.exit(2, f"error: {self.prog}: {message}\n")
 
 
@@ -86,16 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--resume", action="store_true")
 
-    p = sub.add_parser("finetune", help="write an mmdet/mmseg config for an exported subnet (needs OpenMMLab)")
-    p.add_argument("export", help="exported subnet.pt or its folder")
-    p.add_argument("--task", required=True, help="retinanet-coco, mask-rcnn-coco, upernet-ade20k or upernet-cityscapes")
-    p.add_argument("--data-root", required=True, help="the data set's folder")
-    p.add_argument("--out", required=True, help="config file to write (.py)")
-    p.add_argument("--supernet", help="inherit backbone weights from this supernet checkpoint instead")
-    p.add_argument("--work-dir", help="the Runner's work_dir (default: work_dirs/<config name>)")
-    p.add_argument("--out-indices", help="backbone stages to use, e.g. 1,2,3 (default: per task)")
-    p.add_argument("--train", action="store_true", help="also fine-tune and evaluate now with mmengine's Runner")
+    add_contributed_commands(sub)
     return parser
+
+
+def add_contributed_commands(sub: argparse._SubParsersAction) -> None:
+    """One subcommand per ``nas_core.commands`` entry point; a broken one is skipped with a warning."""
+    builtin = set(sub.choices)
+    for ep in sorted(md.entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        origin = f"{ep.dist.metadata['Name']} {ep.dist.version}" if ep.dist else ep.value
+        if ep.name in builtin or ep.name in sub.choices:
+            warnings.warn(f"command '{ep.name}' from {origin} is skipped: a command of that name exists", stacklevel=2)
+            continue
+        try:
+            command = ep.load()
+            command.add_arguments(_Parser(prog=f"nas {ep.name}"))  # a broken one fails here, not half-added
+        except Exception as exc:  # a broken extension must not break the other commands
+            warnings.warn(f"command '{ep.name}' from {origin} failed to load and is skipped: {type(exc).__name__}: {exc}", stacklevel=2)
+            continue
+        parser = sub.add_parser(ep.name, help=command.help)
+        command.add_arguments(parser)
+        parser.set_defaults(contributed=command)
 
 
 def _load(args: argparse.Namespace):
@@ -108,6 +134,9 @@ def _load(args: argparse.Namespace):
 def dispatch(args: argparse.Namespace) -> int:
     from nas_core import commands
 
+    contributed = getattr(args, "contributed", None)
+    if contributed is not None:
+        return contributed.run(args) or 0
     if args.command == "plugins":
         from nas_core.cli_views import show_plugins
 
@@ -119,6 +148,7 @@ def dispatch(args: argparse.Namespace) -> int:
     elif args.command == "config":
         run = _load(args)
         if args.config_command == "check":
+            run.check()
             commands.search_problem(run)  # constraints are satisfiable, the latency table fits
             print(f"{args.config}: ok")
         else:
@@ -135,8 +165,6 @@ def dispatch(args: argparse.Namespace) -> int:
         commands.run_all(_load(args), resume=args.resume)
     elif args.command == "latency":
         _latency(args)
-    elif args.command == "finetune":
-        _finetune(args)
     return 0
 
 
@@ -160,40 +188,19 @@ def _latency(args: argparse.Namespace) -> None:
         runs.check(run, args.table, args.num_archs, args.seed, fit=not args.no_fit, out=args.out, progress=not args.no_progress)
 
 
-def _finetune(args: argparse.Namespace) -> None:
-    """Lazily imports the OpenMMLab bridge (package nas-downstream, in downstream/)."""
-    try:
-        import nas_downstream
-    except ImportError:
-        raise NasError("nas finetune needs the OpenMMLab bridge: bash scripts/setup.sh (installs OpenMMLab and downstream/)") from None
-    nas_downstream.require_openmmlab()
-    from nas_downstream.finetune import write_config
-
-    indices = None
-    if args.out_indices:
-        try:
-            indices = [int(v) for v in args.out_indices.split(",")]
-        except ValueError:
-            raise NasError(f"--out-indices '{args.out_indices}': give comma-separated integers, e.g. 1,2,3") from None
-    path = write_config(args.export, args.task, args.data_root, args.out, args.supernet, args.work_dir, indices)
-    print(f"wrote {path} (run: python -m nas_downstream.train {path})")
-    if args.train:
-        from nas_downstream.train import run
-
-        run(str(path))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not args.debug:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" not in argv:
         warnings.filterwarnings("ignore", category=UserWarning, module="torch")
         warnings.formatwarning = lambda message, *rest, **kw: f"warning: {message}\n"
+    args = build_parser().parse_args(argv)
     try:
         return dispatch(args)
     except NasError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        for message in exc.messages:
+            print(f"error: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ import pytest
 from torch import nn
 
 from nas_core import commands
+from nas_core.api import ChoiceBlock, LayerSpec, OpSpec, SearchSpace, Supernet  # what a third-party space has
 from nas_core.config import ConstraintsConfig
 from nas_core.errors import ArchitectureError, ConfigError, NasError
 from nas_core.latency import build as build_module
@@ -29,8 +30,6 @@ from nas_core.latency.table import LatencyTable, LatencyTableError
 from nas_core.latency.timing import Protocol, Timing, device_name
 from nas_core.registry import Registries
 from nas_core.search_result import SearchProblem
-from nas_core.spaces.space import LayerSpec, OpSpec, SearchSpace
-from nas_core.spaces.supernet import ChoiceBlock, Supernet
 from nas_core.testing import tiny_space
 from nas_test_helpers import REPO, nas
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nas_core.config import data_root
+from nas_core.api import data_root
 
 try:  # without the OpenMMLab stack (setup.sh --no-openmmlab) these tests are not collected
     import mmdet  # noqa: F401

@@ -10,11 +10,9 @@ from mmengine.config import Config
 
 import nas_downstream
 import nas_downstream.mmlab  # noqa: F401
-from nas_core.cli import main
-from nas_core.config import RunConfig
-from nas_core.errors import NasError
-from nas_core.export import export_subnet
-from nas_core.run import Run
+from nas_core.api import NasError
+from nas_core.testing import export_subnet, open_run
+from nas_core.testing import run_cli as main
 from nas_downstream.finetune import TASKS
 
 pytestmark = pytest.mark.openmmlab
@@ -25,8 +23,7 @@ ARCH = "12021102"
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("export-run")
-    config = RunConfig.model_validate({"device": "cpu", "run_dir": str(run_dir), "space": {"name": "nas-bench-macro", "width": 0.25}, "evaluator": {"name": "accuracy", "bn_recal_batches": 0}})
-    run = Run.create(config)
+    run = open_run({"device": "cpu", "run_dir": str(run_dir), "space": {"name": "nas-bench-macro", "width": 0.25}, "evaluator": {"name": "accuracy", "bn_recal_batches": 0}})
     export_subnet(run, run.space.decode(ARCH), run_dir / "export", onnx=False)
     return run_dir / "export"
 

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from nas_core.errors import NasError
+from nas_core.api import NasError
 
 from nas_cream.board import BoardEntry
 from nas_cream.sampler import PAPER_PRIOR
@@ -76,8 +76,9 @@ def test_search_returns_the_top_board_entry_within_the_flops_interval(nas_kit, c
 
 
 def test_search_without_the_cream_teacher_is_an_error(nas_kit):
-    with pytest.raises(NasError, match="needs the cream teacher"):
+    with pytest.raises(NasError, match="searcher 'cream-board' needs teacher 'cream'"):
         nas_kit.train_and_search({"plugins": {"enable": ["cream"]}, "search": {"searcher": {"name": "cream-board"}}})
+    assert not list(nas_kit.root.rglob("checkpoint.pt")), "the impossible search was found out only after training"
 
 
 @pytest.mark.parametrize("section, expected", [({"warmup_steps": 7}, 7), ({"warmup_epochs": 0.5}, 8), ({}, 40 // 6),
@@ -86,11 +87,11 @@ def test_warm_up_end_from_the_cream_section(nas_kit, section, expected):
     from nas_cream.settings import warmup_end
 
     run, _ = nas_kit.open({"plugins": {"enable": ["cream"]}, "cream": section, "train": {"max_steps": 40}})
-    assert warmup_end(run) == expected  # tiny data: 256 images / batch 16 = 16 steps per epoch
+    assert warmup_end(run.context) == expected  # tiny data: 256 images / batch 16 = 16 steps per epoch
 
 
 def test_unknown_cream_setting_is_a_config_error(nas_kit):
-    from nas_core.errors import ConfigError
+    from nas_core.api import ConfigError
 
     with pytest.raises(ConfigError, match="cream.warmup: unknown key"):
         nas_kit.open({"plugins": {"enable": ["cream"]}, "cream": {"warmup": 3}})

@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nas_core.config import RunConfig, resolve_config
-from nas_core.errors import NasError
-from nas_core.plugins import PluginHost
+from nas_core.api import NasError, build_space
 
 from nas_cream.space import CHOICES, PUBLISHED, _stage_macs, build_published, cream_imagenet, fit_depths, published_macs
 
@@ -56,11 +54,7 @@ def test_depth_fitting_is_maximal_within_the_interval():
 
 
 def test_space_registered_with_presets_and_fitting():
-    config = RunConfig.model_validate({"plugins": {"enable": ["cream"]}, "space": {"name": "cream-imagenet", "preset": "cream-l"}})
-    host = PluginHost(enable=["cream"], autoload=False)
-    resolve_config(config, host.registries)
-    ops = {e.name: e.obj for e in host.registries.ops}
-    space = host.registries.search_spaces.build("cream-imagenet", config.space.options, ops=ops)
+    space = build_space("cream-imagenet", {"preset": "cream-l"})
     assert len(space.layers) == 27 and space.input_size == (224, 224)
     assert space.decode(space.encode(PUBLISHED["cream-l"].arch)) == PUBLISHED["cream-l"].arch
     assert len(cream_imagenet(depths=[1, 1, 2, 2, 1], resolution=160).layers) == 7

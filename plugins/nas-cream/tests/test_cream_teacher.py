@@ -8,13 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nas_core.components.base import Batch, PathOutput, StepContext
-from nas_core.errors import NasError
-from nas_core.trainer import Trainer
+from nas_core.api import Batch, NasError, PathOutput, StepContext
+from nas_core.testing import Trainer
 
 from nas_cream.board import BoardEntry
-from nas_cream.regularizer import CreamDistill, distill_loss
-from nas_cream.teacher import CreamTeacher
+from nas_cream.regularizer import CreamDistill, CreamDistillOptions, distill_loss
+from nas_cream.teacher import CreamTeacher, CreamTeacherOptions
 
 PATH = (1, 2, 1)
 
@@ -35,7 +34,7 @@ def fill_board(teacher, supernet, archs, k=4):
 
 
 def ctx_at(run, step, batch, paths=(PATH,)):
-    return StepContext(run, step, 0, batch, list(paths), run.supernet)
+    return StepContext(run.context, step, 0, batch, list(paths), run.supernet, lr=run.context.schedule.lr_at(step))
 
 
 @pytest.fixture
@@ -163,7 +162,7 @@ def test_distillation_loss_is_half_rho_kd_plus_two_minus_rho_ce(cream_run, teach
     info = ctx.extras["cream"]
     logits = torch.randn(16, 4, requires_grad=True)
     ce = F.cross_entropy(logits, batch.labels)
-    loss = CreamDistill(cream_run).path_loss(ctx, 0, PathOutput(torch.zeros(16, 1), logits), ce)
+    loss = CreamDistill(cream_run.context, CreamDistillOptions()).path_loss(ctx, 0, PathOutput(torch.zeros(16, 1), logits), ce)
     kd = -(info["teacher_probs"][0] * F.log_softmax(logits, 1)).sum(1).mean()
     rho = info["rho"][0]
     assert float(loss.detach()) == pytest.approx(float((0.5 * (rho * kd + (2 - rho) * ce)).detach()), rel=1e-6)
@@ -171,7 +170,7 @@ def test_distillation_loss_is_half_rho_kd_plus_two_minus_rho_ce(cream_run, teach
     # during warm-up the label loss passes through untouched
     early = ctx_at(cream_run, 0, batch)
     teacher.prepare(early)
-    assert CreamDistill(cream_run).path_loss(early, 0, PathOutput(torch.zeros(16, 1), logits), ce) is ce
+    assert CreamDistill(cream_run.context, CreamDistillOptions()).path_loss(early, 0, PathOutput(torch.zeros(16, 1), logits), ce) is ce
 
 
 def test_teacher_state_is_weights_only_safe_and_restores(cream_run, teacher, tmp_path):
@@ -179,7 +178,7 @@ def test_teacher_state_is_weights_only_safe_and_restores(cream_run, teacher, tmp
     path = tmp_path / "state.pt"
     torch.save(teacher.state_dict(), path)
     state = torch.load(path, weights_only=True)
-    other = CreamTeacher(cream_run, board_size=4, meta_update_every=3, meta_lr=0.01)
+    other = CreamTeacher(cream_run.context, CreamTeacherOptions(board_size=4, meta_update_every=3, meta_lr=0.01))
     other.load_state_dict(state)
     assert [e.arch for e in other.board] == [e.arch for e in teacher.board]
     assert all(torch.equal(a, b) for a, b in zip(other.meta.parameters(), teacher.meta.parameters()))
@@ -188,9 +187,9 @@ def test_teacher_state_is_weights_only_safe_and_restores(cream_run, teacher, tmp
 
 
 def test_components_refuse_configs_they_cannot_work_with(nas_kit):
-    with pytest.raises(NasError, match="cream teacher"):
+    with pytest.raises(NasError, match="regularizer 'cream' needs teacher 'cream' to supply its targets; the config's teacher is none"):
         run, _ = nas_kit.open({"plugins": {"enable": ["cream"]}, "regularizers": [{"name": "cream"}]})
-        run.regularizers
+        run.check()
     with pytest.raises(NasError, match="3 choices"):
         run, _ = nas_kit.open({"plugins": {"enable": ["cream"]}, "sampler": {"name": "cream", "prior": "categorical"}})
         run.sampler

@@ -9,10 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nas_core import commands
-from nas_core.config import load_config
-from nas_core.run import Run
-from nas_core.trainer import Trainer
+from nas_core import testing as commands
+from nas_core.testing import Run, Trainer, load_trained_supernet, open_run
 from nas_pinas.evaluators import knn_top1
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pinas-macro.yaml"
@@ -25,7 +23,7 @@ def small_run(run_dir: Path, *extra: str) -> Run:
         "train.batch_size=32", "train.progress=false", "train.tensorboard=false", "teacher.queue_size=96",
         "train.max_steps=3", "export.onnx=false", *extra,
     ]
-    return Run.create(load_config(CONFIG, overrides))
+    return open_run(CONFIG, overrides)
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +52,7 @@ def test_evaluators_score_paths_without_changing_the_supernet(trained, evaluator
     ``test_evaluators_learn_from_labels`` checks the signal."""
     extra = EVAL if evaluator == "knn" else ["evaluator={name: linear-probe, steps: 20, train_images: 300, max_images: 100, bn_recal_batches: 1, batch_size: 64}"]
     run = small_run(trained, *extra)
-    from nas_core.trainer import load_supernet_weights
-
-    load_supernet_weights(run, trained / "checkpoint.pt")
+    load_trained_supernet(run, trained / "checkpoint.pt")
     state = {k: v.clone() for k, v in run.supernet.state_dict().items()}
     archs = [(0,) * 8, (2,) * 8, (1, 2, 1, 2, 1, 2, 1, 2)]
     scores = run.evaluator.evaluate(run.supernet, archs)

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nas_core.errors import ArchitectureError
-from nas_core.spaces.supernet import inherit_state_dict
+from nas_core.api import ArchitectureError, inherit_state_dict
 from nas_pinas.space import NAMED_ARCHS, pinas_resnest
 
 
@@ -67,16 +66,14 @@ def test_shared_downsample_is_part_of_every_extracted_candidate():
 
 
 def test_pinas_space_trains_one_unsupervised_step_from_a_config(tmp_path):
-    from nas_core.config import load_config
-    from nas_core.run import Run
-    from nas_core.trainer import Trainer
+    from nas_core.testing import Trainer, open_run
 
     config = Path(__file__).resolve().parents[1] / "configs" / "pinas-macro.yaml"
-    run = Run.create(load_config(config, [
+    run = open_run(config, [
         f"run_dir={tmp_path}", "device=cpu", "space={name: pinas-resnest, width: 0.125, num_classes: 10, image_size: 32, small_input: true}",
         "data.train_subset=100", "data.val_subset=50", "train.batch_size=8", "train.max_steps=1", "train.progress=false",
         "train.tensorboard=false", "teacher.queue_size=32",
-    ]))
+    ])
     assert run.space.name == "pinas-resnest" and run.space.num_choices == [4] * 16
     metrics = Trainer(run).fit()
     assert torch.isfinite(torch.tensor(metrics["loss"])) and "pinas/feat_std" in metrics

@@ -10,11 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nas_core.components.base import Batch, PathOutput, StepContext
-from nas_core.config import load_config
-from nas_core.errors import ConfigError
-from nas_core.run import Run
-from nas_core.trainer import Trainer
+from nas_core.api import Batch, ConfigError, PathOutput, StepContext
+from nas_core.testing import Run, Trainer, open_run
 from nas_pinas.components import KEYS, QUEUE, CollapseWarning, CrossPathInfoNCE, MeanTeacher, path_parameters
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pinas-macro.yaml"
@@ -25,7 +22,7 @@ def tiny_run(run_dir: Path, *extra: str) -> Run:
         "train.batch_size=32", "train.progress=false", "train.tensorboard=false", "train.log_every_steps=1",
         "teacher.queue_size=96", "train.scheduler.warmup_steps=2", *extra,
     ]
-    return Run.create(load_config(CONFIG, overrides))
+    return open_run(CONFIG, overrides)
 
 
 def test_cross_path_sampler_paths_differ_in_every_layer(tmp_path):
@@ -46,8 +43,8 @@ def test_cross_path_sampler_paths_differ_in_every_layer(tmp_path):
 
 
 def test_label_loss_must_be_none(tmp_path):
-    with pytest.raises(ConfigError, match="label_loss"):
-        _ = tiny_run(tmp_path, "train.label_loss=ce").regularizers
+    with pytest.raises(ConfigError, match=r"regularizer 'cross-path-infonce' needs train.label_loss: none \(the config has ce\)"):
+        tiny_run(tmp_path, "train.label_loss=ce").check()
 
 
 def _one_step(run: Run) -> tuple[Trainer, StepContext]:
@@ -89,7 +86,7 @@ def test_teacher_updates_only_active_paths_and_queue_holds_mean_keys(tmp_path):
     paths = [(0,) * 8, (1, 2, 1, 2, 1, 2, 1, 2)]
     active = {id(p) for path in paths for p in path_parameters(teacher.supernet, path)} | {id(p) for p in teacher.neck.parameters()}
     before = {id(p): p.detach().clone() for p in [*teacher.supernet.parameters(), *teacher.neck.parameters()]}
-    fake = StepContext(run, 1, 0, ctx.batch, paths, student, extras=dict(ctx.extras))
+    fake = StepContext(run.context, 1, 0, ctx.batch, paths, student, extras=dict(ctx.extras), lr=ctx.lr)
     teacher.update(fake, [])
     moved = {id(p) for p in [*teacher.supernet.parameters(), *teacher.neck.parameters()] if not torch.equal(p, before[id(p)])}
     assert moved == active
@@ -111,7 +108,7 @@ def test_cross_path_loss_uses_the_other_paths_key(tmp_path):
     feats = torch.randn(4, reg.neck[0].in_features)
     keys = [torch.nn.functional.normalize(torch.randn(4, reg.neck_dim), dim=1) for _ in range(2)]
     queue = torch.nn.functional.normalize(torch.randn(16, reg.neck_dim), dim=1)
-    ctx = StepContext(run, 0, 0, Batch(torch.zeros(4, 3, 32, 32)), [(0,) * 8, (1,) * 8], run.supernet, extras={KEYS: keys, QUEUE: queue})
+    ctx = StepContext(run.context, 0, 0, Batch(torch.zeros(4, 3, 32, 32)), [(0,) * 8, (1,) * 8], run.supernet, extras={KEYS: keys, QUEUE: queue}, lr=0.0)
     reg.neck.eval()
     loss = reg.path_loss(ctx, 0, PathOutput(feats, feats), None)
     q = reg.project(feats)

@@ -8,10 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from nas_core.components.evaluators import recalibrate_bn
-from nas_core.errors import NasError
-from nas_core.spaces.nas_bench_macro import nas_bench_macro
-from nas_core.spaces.ops import Skip
+from nas_core.api import NasError, Skip, build_space, recalibrate_bn
 from nas_scarlet.les import LearnableSkip, attach_les, drop_les, fold_les
 from nas_scarlet.space import scarlet_space
 
@@ -68,7 +65,7 @@ def archs_to_test(space, count: int, seed: int) -> list[tuple[int, ...]]:
 
 
 SPACES = {
-    "nas-bench-macro": lambda: nas_bench_macro(width=0.25),
+    "nas-bench-macro": lambda: build_space("nas-bench-macro", {"width": 0.25}),
     "scarlet-imagenet": lambda: scarlet_space(width=0.25, num_classes=10, input_size=32),
 }
 
@@ -114,7 +111,7 @@ def test_folded_subnet_equals_stabilised_path(name):
 
 
 def test_fold_pushes_through_residual_layers_and_into_the_head():
-    space = nas_bench_macro(width=0.25)
+    space = build_space("nas-bench-macro", {"width": 0.25})
     supernet = stabilised(space, seed=7)
     x = torch.randn(2, 3, 32, 32)
     # skips at the end (only the head conv can absorb them), before stride-2 layers (absorbed by
@@ -129,7 +126,7 @@ def test_fold_pushes_through_residual_layers_and_into_the_head():
 
 
 def test_attach_replaces_only_free_identities():
-    space = nas_bench_macro(width=0.25)
+    space = build_space("nas-bench-macro", {"width": 0.25})
     supernet = space.build_supernet()
     replaced = attach_les(supernet)
     assert replaced == [(1, 0), (3, 0), (4, 0), (6, 0), (7, 0)]  # layers 0, 2, 5 keep their strided 1x1 conv + BN
@@ -142,7 +139,7 @@ def test_attach_replaces_only_free_identities():
 
 
 def test_near_singular_stabilizer_is_reported():
-    space = nas_bench_macro(width=0.25)
+    space = build_space("nas-bench-macro", {"width": 0.25})
     supernet = stabilised(space)
     les = supernet.layers[6].candidates[0]
     with torch.no_grad():

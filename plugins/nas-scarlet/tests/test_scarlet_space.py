@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nas_core.config import load_config
-from nas_core.errors import ArchitectureError
-from nas_core.run import Run
+from nas_core.api import ArchitectureError
+from nas_core.testing import open_run
 from nas_scarlet.space import LAYOUT, PUBLISHED, REPORTED, SKIP, scarlet_space
 
 
@@ -61,8 +60,7 @@ def test_unknown_names_and_bad_strings_are_one_line_errors(space):
 
 
 def test_registered_and_configurable(tmp_path):
-    config = load_config(None, ["space.name=scarlet-imagenet", "space.width=0.5", "space.num_classes=10", "space.input_size=64", f"run_dir={tmp_path}"])
-    run = Run.create(config)
+    run = open_run(None, ["space.name=scarlet-imagenet", "space.width=0.5", "space.num_classes=10", "space.input_size=64", f"run_dir={tmp_path}"])
     assert run.space.name == "scarlet-imagenet" and run.space.input_size == (64, 64)
     assert run.space.layers[-1].out_channels == 160
     assert run.space.decode("scarlet_c") == scarlet_space().decode("SCARLET-C")
