@@ -60,14 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true")
 
     p = sub.add_parser("finetune", help="write an mmdet/mmseg config for an exported subnet (needs OpenMMLab)")
-    p.add_argument("export", help="exported subnet.pt or its folder")
-    p.add_argument("--task", required=True, help="retinanet-coco, mask-rcnn-coco, upernet-ade20k or upernet-cityscapes")
-    p.add_argument("--data-root", required=True, help="the data set's folder")
-    p.add_argument("--out", required=True, help="config file to write (.py)")
-    p.add_argument("--supernet", help="inherit backbone weights from this supernet checkpoint instead")
-    p.add_argument("--work-dir", help="the Runner's work_dir (default: work_dirs/<config name>)")
-    p.add_argument("--out-indices", help="backbone stages to use, e.g. 1,2,3 (default: per task)")
-    p.add_argument("--train", action="store_true", help="also fine-tune and evaluate now with mmengine's Runner")
+    _finetune_arguments(p)
     return parser
 
 
@@ -110,27 +103,22 @@ def dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finetune(args: argparse.Namespace) -> None:
-    """Lazily imports the OpenMMLab bridge (package nas-downstream, in downstream/)."""
+def _finetune_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bridge (package nas-downstream, in downstream/) defines the command's arguments."""
     try:
-        import nas_downstream
+        from nas_downstream.cli import add_arguments
+    except ImportError:
+        parser.add_argument("args", nargs=argparse.REMAINDER)
+        return
+    add_arguments(parser)
+
+
+def _finetune(args: argparse.Namespace) -> None:
+    try:
+        from nas_downstream.cli import run
     except ImportError:
         raise NasError("nas finetune needs the OpenMMLab bridge: bash scripts/setup.sh (installs OpenMMLab and downstream/)") from None
-    nas_downstream.require_openmmlab()
-    from nas_downstream.finetune import write_config
-
-    indices = None
-    if args.out_indices:
-        try:
-            indices = [int(v) for v in args.out_indices.split(",")]
-        except ValueError:
-            raise NasError(f"--out-indices '{args.out_indices}': give comma-separated integers, e.g. 1,2,3") from None
-    path = write_config(args.export, args.task, args.data_root, args.out, args.supernet, args.work_dir, indices)
-    print(f"wrote {path} (run: python -m nas_downstream.train {path})")
-    if args.train:
-        from nas_downstream.train import run
-
-        run(str(path))
+    run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

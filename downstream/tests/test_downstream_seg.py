@@ -29,7 +29,7 @@ def tiny_seg_config(template: str, dataset: dict, work_dir: Path, iters: int, nu
     cfg.merge_from_dict(dict(
         model=dict(
             data_preprocessor=dict(size=(128, 256)),
-            backbone=dict(space_options=dict(width=0.25), arch="11111111", out_indices=(0, 1, 2), norm_cfg=BN),
+            backbone=dict(space_options=dict(width=0.25), arch="11111111", out_indices=(0, 1, 2), extra_stages=(), norm_cfg=BN),
             decode_head=dict(in_channels=[16, 32, 64], in_index=[0, 1, 2], channels=32, pool_scales=(1, 2, 4), dropout_ratio=0.0, norm_cfg=BN, num_classes=num_classes),
             auxiliary_head=dict(in_channels=32, in_index=1, channels=16, dropout_ratio=0.0, norm_cfg=BN, num_classes=num_classes),
         ),
