@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 from nas_core.errors import NasError
@@ -45,9 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     """Write the config, print what was built; dry-run and / or train when asked."""
     import nas_downstream
+
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # imported by mmengine
+    nas_downstream.require_openmmlab()
     from nas_downstream.finetune import parse_size, write_config
 
-    nas_downstream.require_openmmlab()
     indices = None
     if args.out_indices:
         try:

@@ -44,8 +44,8 @@ import torch
 from nas_core.errors import NasError
 
 GB = 1024**3
-PROBE_MAX_PIXELS = 640 * 640  # the larger probe's input area stays below this (per image)
-PROBE_MIN_SIDE = 64
+PROBE_MAX_PIXELS = 512 * 512  # the larger probe's input area stays below this (per image)
+PROBE_MIN_SIDE = 16
 
 
 # ------------------------------------------------------------------------------ devices and memory
@@ -202,16 +202,16 @@ def _num_classes(cfg) -> int:
 
 def probe_sizes(size: tuple[int, int]) -> list[tuple[int, int]]:
     """Two reduced inputs with the aspect ratio of ``size``: the larger a quarter of its area
-    (at most PROBE_MAX_PIXELS), the smaller a quarter of that; sides multiples of 32."""
+    (at most PROBE_MAX_PIXELS), the smaller a quarter of that; sides multiples of 8."""
     width, height = size
     factor = min(0.5, math.sqrt(PROBE_MAX_PIXELS / (width * height)))
 
     def side(v: float) -> int:
-        return max(PROBE_MIN_SIDE, int(round(v / 32)) * 32)
+        return max(PROBE_MIN_SIDE, int(round(v / 8)) * 8)
 
     large = (side(width * factor), side(height * factor))
     small = (side(width * factor / 2), side(height * factor / 2))
-    return [small, large] if small != large else [(max(PROBE_MIN_SIDE, large[0] // 2), max(PROBE_MIN_SIDE, large[1] // 2)), large]
+    return [small, large] if small[0] * small[1] < large[0] * large[1] else [large, (width, height)]
 
 
 def estimate(config: str | Path, device: str | None = None) -> dict[str, Any]:
