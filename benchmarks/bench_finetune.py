@@ -1,7 +1,8 @@
 """What the fine-tuning configs written by ``nas finetune`` cost: task x backbone -> peak memory,
 seconds per training iteration and the pyramid strides, measured on this machine.
 
-For each backbone (an export of each registered space's reference architecture) and each task,
+For each backbone (an export of each registered space's reference architecture:
+``nas_downstream.sample_data.REFERENCE_EXPORTS``) and each task,
 the config is written exactly as ``nas finetune`` writes it (default input size, batch and
 pipeline unless ``--quick``), then in a fresh process (``python -m nas_downstream.cost``):
 the estimate ``nas finetune`` checks before it starts anything long (two reduced synthetic
@@ -31,29 +32,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_result  # noqa: E402
 
-from nas_core.config import RunConfig, data_root  # noqa: E402
-from nas_core.export import export_subnet  # noqa: E402
-from nas_core.run import Run  # noqa: E402
+from nas_core.config import data_root  # noqa: E402
 from nas_downstream.finetune import TASKS, write_config  # noqa: E402
-from nas_downstream.sample_data import TASK_LAYOUT, build_layouts  # noqa: E402
+from nas_downstream.sample_data import TASK_LAYOUT, build_layouts, make_export  # noqa: E402
 
 GB = 1024**3
-# (space, options, architecture): the quickstart's space and pick, and each plugin's published model.
-BACKBONES = {
-    "macro-q": ("nas-bench-macro", {"width": 0.25}, "20111121"),
-    "scarlet-a": ("scarlet-imagenet", {}, "SCARLET-A"),
-    "cream-s": ("cream-imagenet", {"preset": "cream-s"}, "0333133333333"),
-    "pinas-cls": ("pinas-resnest", {}, "pinas-cls"),
-}
+BACKBONES = {"macro-q": "nas-bench-macro", "scarlet-a": "scarlet-imagenet", "cream-s": "cream-imagenet", "pinas-cls": "pinas-resnest"}
 QUICK_SIZES = {"retinanet-coco": (320, 192), "mask-rcnn-coco": (320, 192), "upernet-ade20k": (128, 128), "upernet-cityscapes": (256, 128)}
-
-
-def make_export(space: str, options: dict, arch: str, folder: Path) -> Path:
-    config = RunConfig.model_validate({"device": "cpu", "run_dir": str(folder / "run"), "space": {"name": space, **options},
-                                       "evaluator": {"name": "accuracy", "bn_recal_batches": 0}})
-    run = Run.create(config)
-    export_subnet(run, run.space.decode(arch), folder / "export", onnx=False)
-    return folder / "export"
 
 
 def cost(config: Path, *flags: str) -> dict:
@@ -68,13 +53,31 @@ def cost(config: Path, *flags: str) -> dict:
         return result
 
 
+def markdown_table(rows: list[dict]) -> str:
+    """The README table: task x backbone -> measured peak memory, seconds per iteration, pyramid."""
+    lines = ["| task | backbone | input (WxH), batch | peak memory | s / iteration | pyramid strides (fed backbone strides + extra stages) |",
+             "|------|----------|--------------------|-------------|---------------|------------------------------------------------------|"]
+    for r in rows:
+        fed = [s for s in r["neck_input_strides"]][: len(r["neck_input_strides"]) - len(r["extra_stages"])]
+        extra = f" + {len(r['extra_stages'])} extra" if r["extra_stages"] else ""
+        memory = f"{r['peak_memory_gb']:.1f} GB" if r["peak_memory_gb"] is not None else "failed"
+        seconds = f"{r['seconds_per_iteration']:.1f}" if r["seconds_per_iteration"] is not None else "-"
+        lines.append(f"| {r['task']} | {r['backbone']} | {r['input_size'][0]}x{r['input_size'][1]}, {r['batch_size']} | {memory} | {seconds} | "
+                     f"{r['pyramid_strides']} ({fed}{extra}) |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one backbone, reduced inputs, one iteration (checks the script)")
     parser.add_argument("--iterations", type=int, default=3)
     parser.add_argument("--backbones", default=",".join(BACKBONES))
     parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--table", metavar="RESULT_JSON", help="print the README table of a result file and exit")
     args = parser.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(Path(args.table).read_text())["rows"]))
+        return
     backbones = ["macro-q"] if args.quick else args.backbones.split(",")
     tasks = ["retinanet-coco", "upernet-ade20k"] if args.quick else args.tasks.split(",")
     iterations = 1 if args.quick else args.iterations
@@ -84,8 +87,8 @@ def main() -> None:
         tmp = Path(tmp)
         layouts = build_layouts(data_root() / "openmmlab-fixtures", tmp / "data")
         for name in backbones:
-            space, options, arch = BACKBONES[name]
-            export = make_export(space, options, arch, tmp / name)
+            space = BACKBONES[name]
+            export = make_export(space, tmp / name)
             for task in tasks:
                 size = QUICK_SIZES[task] if args.quick else None
                 written = write_config(export, task, layouts[TASK_LAYOUT[task]], tmp / "configs" / f"{task}-{name}.py", input_size=size)
@@ -113,6 +116,7 @@ def main() -> None:
                 data = {"iterations": iterations, "threads_env": os.environ.get("OMP_NUM_THREADS"), "complete": complete,
                         "load_avg_before": list(load_before), "load_avg_after": list(os.getloadavg()), "rows": rows}
                 path = write_result("finetune", data, args.quick)  # after every row: a killed run keeps what it measured
+    print(markdown_table(rows))
     print(f"-> {path} (results)")
 
 

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train", action="store_true", help="also fine-tune and evaluate now with mmengine's Runner")
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int:
     """Write the config, print what was built; dry-run and / or train when asked."""
     import nas_downstream
 
@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> None:
         from nas_downstream.train import run as train
 
         train(str(written.path))
+    return 0
 
 
 def _cost(config: Path, *flags: str) -> dict:

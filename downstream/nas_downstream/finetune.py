@@ -203,7 +203,9 @@ def write_config(
     cfg = Config.fromfile(str(template_path))
     out = Path(out)
     overrides = model_overrides(spec, pyramid)
-    overrides["backbone"].update({"space": header.space, "space_options": header.space_options, "arch": header.arch, **weights})
+    # the export's options replace the template's (a merge would add the template space's keys)
+    options = {"_delete_": True, **header.space_options}
+    overrides["backbone"].update({"space": header.space, "space_options": options, "arch": header.arch, **weights})
     cfg.merge_from_dict({"model": overrides, **data_overrides(spec, str(data_root))})
     if input_size is not None:
         apply_input_size(cfg, spec, input_size)

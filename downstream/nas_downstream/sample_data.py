@@ -87,6 +87,31 @@ def ade20k_layout(fixtures: Path, root: Path) -> dict[str, np.ndarray]:
     return expected
 
 
+# The exports users hand to `nas finetune`, one per registered space: the quickstart's space and
+# pick, and each plugin's published model, as (space options, architecture).
+REFERENCE_EXPORTS = {
+    "nas-bench-macro": ({"width": 0.25}, "20111121"),
+    "scarlet-imagenet": ({}, "SCARLET-A"),
+    "cream-imagenet": ({"preset": "cream-s"}, "0333133333333"),
+    "pinas-resnest": ({}, "pinas-cls"),
+}
+
+
+def make_export(space: str, folder: Path) -> Path:
+    """``folder/export``: the space's reference architecture exported as ``nas export`` writes it,
+    from an untrained supernet (shapes and costs do not depend on the weights' values)."""
+    from nas_core.config import RunConfig
+    from nas_core.export import export_subnet
+    from nas_core.run import Run
+
+    options, arch = REFERENCE_EXPORTS[space]
+    config = RunConfig.model_validate({"device": "cpu", "run_dir": str(folder / "run"), "space": {"name": space, **options},
+                                       "evaluator": {"name": "accuracy", "bn_recal_batches": 0}})
+    run = Run.create(config)
+    export_subnet(run, run.space.decode(arch), folder / "export", onnx=False)
+    return folder / "export"
+
+
 LAYOUTS = {"coco": coco_layout, "cityscapes": cityscapes_layout, "ade20k": ade20k_layout}
 TASK_LAYOUT = {"retinanet-coco": "coco", "mask-rcnn-coco": "coco", "upernet-ade20k": "ade20k", "upernet-cityscapes": "cityscapes"}
 
