@@ -8,30 +8,83 @@ overlap of the top-k sets, and a scatter plot.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import random
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats
 
+from nas_core.errors import ArchitectureError
 from nas_core.spaces.space import SearchSpace
 from nas_core.spaces.supernet import Arch
 
 
-def sample_distinct(space: SearchSpace, count: int, seed: int) -> list[Arch]:
-    """``count`` distinct canonical architectures, drawn uniformly over canonical forms."""
+ENUMERATION_LIMIT = 200_000
+"""Spaces with at most this many encodings are enumerated to sample distinct networks exactly."""
+
+
+def encodings_per_network(space: SearchSpace, arch: Arch) -> int:
+    """How many architecture strings compute this canonical network.
+
+    Free identities inside a run of shape-preserving layers can sit anywhere in it: a run of
+    ``L`` layers holding ``k`` of them is written in ``C(L, k)`` ways.
+    """
+    count, i, layers = 1, 0, space.layers
+    while i < len(arch):
+        if not layers[i].shape_preserving:
+            i += 1
+            continue
+        j = i
+        while j < len(arch) and layers[j].shape_preserving:
+            j += 1
+        skips = sum(layers[k].is_free_identity(arch[k]) for k in range(i, j))
+        count *= math.comb(j - i, skips)
+        i = j
+    return count
+
+
+@lru_cache(maxsize=8)
+def _all_distinct(space: SearchSpace) -> tuple[Arch, ...]:
+    return tuple(sorted({space.canonical(a) for a in itertools.product(*(range(n) for n in space.num_choices))}))
+
+
+def distinct_networks(space: SearchSpace) -> list[Arch] | None:
+    """Every distinct (canonical) network of a small space, sorted; None when the space is too large."""
+    return list(_all_distinct(space)) if space.size <= ENUMERATION_LIMIT else None
+
+
+def sample_distinct(space: SearchSpace, count: int, seed: int, exclude: Sequence[Arch] = ()) -> list[Arch]:
+    """``count`` distinct canonical networks drawn uniformly over NETWORKS (not encodings).
+
+    Drawing encodings and canonicalising would favour networks with many encodings (those with
+    identities); small spaces are enumerated and sampled exactly, large ones by rejection
+    (an encoding is kept with probability 1 / its network's number of encodings).
+    ``exclude`` keeps a second sample disjoint from a first one.
+    """
+    excluded = {space.canonical(a) for a in exclude}
+    everything = distinct_networks(space)
     rng = random.Random(seed)
+    if everything is not None:
+        pool = [a for a in everything if a not in excluded]
+        if count > len(pool):
+            raise ArchitectureError(
+                f"cannot draw {count} distinct networks: space '{space.name}' has {len(pool)} distinct networks"
+                + (f" outside the {len(excluded)} excluded" if excluded else "")
+            )
+        return rng.sample(pool, count)
     seen: set[Arch] = set()
     ordered: list[Arch] = []
-    for _ in range(count * 1000):
-        if len(ordered) == count:
-            break
+    while len(ordered) < count:
         arch = space.canonical(space.sample(rng))
-        if arch not in seen:
-            seen.add(arch)
-            ordered.append(arch)
+        if arch in seen or arch in excluded or rng.random() * encodings_per_network(space, arch) >= 1:
+            continue
+        seen.add(arch)
+        ordered.append(arch)
     return ordered
 
 
@@ -86,6 +139,27 @@ def rank_statistics(
     report["group_tau"] = per_group
     report["group_tau_weighted_mean"] = float(np.average(taus, weights=weights)) if taus else float("nan")
     return report
+
+
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], truth: Sequence[float], statistic=None, resamples: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """statistic(a, truth) - statistic(b, truth) with a paired bootstrap 95% CI (same resampled
+    networks for both scorers). Default statistic: Kendall tau."""
+    statistic = statistic or _tau
+    x, y, t = np.asarray(a, float), np.asarray(b, float), np.asarray(truth, float)
+    diff = statistic(x, t) - statistic(y, t)
+    if resamples <= 0 or len(t) < 3:
+        return {"difference": float(diff), "ci95": (float("nan"), float("nan"))}
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(t), len(t))
+        value = statistic(x[idx], t[idx]) - statistic(y[idx], t[idx])
+        if not np.isnan(value):
+            draws.append(value)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"difference": float(diff), "ci95": (float(low), float(high))}
 
 
 def scatter_plot(predicted: Sequence[float], truth: Sequence[float], groups: Sequence[int], path: Path, title: str) -> Path:

@@ -1,0 +1,490 @@
+"""The ranking study: train each supernet recipe at one budget, score two disjoint samples of
+networks, search under three MACs limits, and compare against ground truth and cheap references.
+
+The study is defined by a spec (``benchmarks/study.yaml``): a base config, TRAININGS (supernet
+recipes, each a config patch trained to the same budget of path-images) and METHODS (a
+training plus an optional evaluator patch, so several evaluators can score one supernet).
+For every method and seed it measures, on a TUNING and a REPORT sample of distinct networks
+(drawn uniformly over networks, disjoint): Kendall tau with a bootstrap CI, Spearman, tau inside
+equal-identity groups, top-10 overlap, and the SEARCH OUTCOME -- the default searcher under the
+25/50/75% quantiles of the space's MACs, reporting the chosen network's ground truth, its
+percentile among the feasible networks and the regret to the best feasible one. References on
+the same samples: MACs, fewer identities, zero-cost proxies, random pick, max-MACs pick.
+
+Everything is resumable and goes through the machine queue (``heavy_queue.py``) one unit at a
+time: training checkpoints every few hundred steps, scores are saved as they come, finished
+units are skipped. Kill it at any moment and run the same command again.
+
+    python benchmarks/study.py run [--only spos,fairnas] [--seeds 0,1]   # train, score, search
+    python benchmarks/study.py report                                    # table + figure from what exists
+    python benchmarks/study.py run --quick                               # tiny end-to-end smoke run
+
+Results: ``benchmarks/results/study/`` (``study-quick/`` with --quick); checkpoints: ``runs/study/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from heavy_queue import machine  # noqa: E402
+
+from nas_core.config import ConstraintsConfig, load_config  # noqa: E402
+from nas_core.ground_truth import load_table  # noqa: E402
+from nas_core.ranking import distinct_networks, paired_difference, rank_statistics, sample_distinct  # noqa: E402
+from nas_core.run import Run  # noqa: E402
+from nas_core.search_result import SearchProblem  # noqa: E402
+from nas_core.trainer import CHECKPOINT_NAME, Trainer, load_supernet_weights  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = REPO / "benchmarks" / "study.yaml"
+SCORE_CHUNK = 25
+
+QUICK = {
+    "budget_path_images": 64 * 24,
+    "samples": {"size": 12, "seed": 2026},
+    "bootstrap": 100,
+    "base": {
+        "data": {"train_subset": 2000, "val_subset": 300},
+        "train": {"batch_size": 64, "checkpoint_every_steps": 10, "log_every_steps": 4, "scheduler": {"warmup_steps": 2}},
+        "evaluator": {"bn_recal_batches": 1},
+        "search": {"searcher": {"population": 6, "generations": 2}},
+    },
+}
+
+
+# ------------------------------------------------------------------------------ small helpers
+
+
+def deep_merge(base: Any, patch: Any) -> Any:
+    """``patch`` over ``base``: mappings merge key by key, everything else is replaced; a component
+    mapping naming another component (``name``) replaces the base one, options included."""
+    if isinstance(base, dict) and isinstance(patch, dict) and base.get("name", patch.get("name")) == patch.get("name", base.get("name")):
+        merged = dict(base)
+        for key, value in patch.items():
+            merged[key] = deep_merge(base.get(key), value) if key in base else copy.deepcopy(value)
+        return merged
+    return copy.deepcopy(patch)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+@contextmanager
+def load_monitor() -> Iterator[dict[str, float]]:
+    """Samples the 1-minute load average every 20 s: what else was running during a unit."""
+    seen: list[float] = [os.getloadavg()[0]]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(20):
+            seen.append(os.getloadavg()[0])
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    summary: dict[str, float] = {}
+    try:
+        yield summary
+    finally:
+        stop.set()
+        thread.join()
+        seen.append(os.getloadavg()[0])
+        summary.update(load_mean=float(np.mean(seen)), load_max=float(np.max(seen)))
+
+
+def percentile_of(value: float, population: list[float]) -> float:
+    """Share (%) of the population strictly below ``value``, ties counted half."""
+    below = sum(v < value for v in population)
+    ties = sum(v == value for v in population)
+    return 100.0 * (below + 0.5 * ties) / len(population)
+
+
+# ------------------------------------------------------------------------------ the study
+
+
+class Study:
+    """One spec, its samples, and the result files of its units."""
+
+    def __init__(self, spec_path: Path = SPEC, quick: bool = False, results: Path | None = None, runs: Path | None = None):
+        spec = yaml.safe_load(spec_path.read_text())
+        if quick:
+            spec = deep_merge(spec, QUICK)
+            for entry in spec["trainings"].values():
+                entry.pop("budget_path_images", None)
+        self.spec = spec
+        self.quick = quick
+        self.results = results or REPO / "benchmarks" / "results" / ("study-quick" if quick else "study")
+        self.runs = runs or REPO / "runs" / ("study-quick" if quick else "study")
+        self.table = load_table(None)
+        self.space = self._run_for(spec["base"], self.runs / "_space").space
+        self._samples: dict[str, Any] | None = None
+
+    # -------------------------------------------------------------- configs and runs
+
+    def training_config(self, training: str, seed: int) -> dict[str, Any]:
+        entry = self.spec["trainings"][training]
+        config = deep_merge(self.spec["base"], entry.get("config", {}))
+        batch = config["train"]["batch_size"]
+        budget = entry.get("budget_path_images", self.spec["budget_path_images"])
+        steps = math.ceil(budget / (batch * entry["paths_per_step"]))
+        return deep_merge(config, {"seed": seed, "run_dir": str(self.runs / f"{training}-s{seed}"), "train": {"max_steps": steps}})
+
+    def method_config(self, method: str, seed: int) -> dict[str, Any]:
+        entry = self.spec["methods"][method]
+        return deep_merge(self.training_config(entry["training"], seed), entry.get("config", {}))
+
+    def _run_for(self, config: dict[str, Any], where: Path) -> Run:
+        where.mkdir(parents=True, exist_ok=True)
+        path = where / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return Run.create(load_config(path))
+
+    # -------------------------------------------------------------- samples and limits
+
+    def samples(self) -> dict[str, Any]:
+        """The tuning and report samples, the MACs limits and each limit's feasible networks."""
+        if self._samples is not None:
+            return self._samples
+        path = self.results / "samples.json"
+        if not path.is_file():
+            size, seed = self.spec["samples"]["size"], self.spec["samples"]["seed"]
+            tuning = sample_distinct(self.space, size, seed)
+            report = sample_distinct(self.space, size, seed + 1, exclude=tuning)
+            everything = distinct_networks(self.space)
+            macs = np.array([self.space.complexity(a)[0] for a in everything], dtype=float)
+            limits = []
+            for q in self.spec["limits_quantiles"]:
+                limit = float(np.quantile(macs, q))
+                feasible = [self.space.encode(a) for a, m in zip(everything, macs) if m <= limit]
+                accs = [self.table[k].mean_acc for k in feasible]
+                limits.append({"quantile": q, "max_macs": limit, "feasible": len(feasible), "best_arch": feasible[int(np.argmax(accs))],
+                               "best_acc": float(max(accs)), "mean_acc": float(np.mean(accs))})
+            write_json(path, {
+                "space": self.space.name, "distinct_networks": len(everything),
+                "tuning": [self.space.encode(a) for a in tuning], "report": [self.space.encode(a) for a in report], "limits": limits,
+            })
+        self._samples = read_json(path)
+        return self._samples
+
+    def truth(self, keys: list[str]) -> list[float]:
+        return [self.table[k].mean_acc for k in keys]
+
+    def feasible(self, max_macs: float) -> list[str]:
+        return [self.space.encode(a) for a in distinct_networks(self.space) if self.space.complexity(a)[0] <= max_macs]
+
+    def outcome(self, arch: str, limit: dict[str, Any]) -> dict[str, Any]:
+        """Ground truth of a chosen network, its percentile among the feasible ones, the regret."""
+        accs = self.truth(self.feasible(limit["max_macs"]))
+        acc = self.table[arch].mean_acc
+        return {"arch": arch, "ground_truth": acc, "percentile": percentile_of(acc, accs), "regret": limit["best_acc"] - acc}
+
+    # -------------------------------------------------------------- units
+
+    def train(self, training: str, seed: int) -> dict[str, Any]:
+        """Train (or resume) one supernet to the budget; skipped when finished."""
+        path = self.results / "train" / f"{training}-s{seed}.json"
+        record = read_json(path)
+        if record.get("finished"):
+            return record
+        config = self.training_config(training, seed)
+        with machine(f"study: train {training} seed {seed}"):
+            torch.set_num_threads(2)
+            run = self._run_for(config, Path(config["run_dir"]))
+            trainer = Trainer(run)
+            resume = trainer.checkpoint_path.is_file()
+            start_step = 0
+            if resume:
+                start_step = int(torch.load(trainer.checkpoint_path, map_location="cpu", weights_only=True)["step"])
+            with load_monitor() as load:
+                started = time.perf_counter()
+                last = trainer.fit(resume=resume)
+                seconds = time.perf_counter() - started
+        sittings = record.get("sittings", []) + [{"from_step": start_step, "to_step": trainer.step, "seconds": seconds, **load}]
+        paths = self.spec["trainings"][training]["paths_per_step"]
+        curve = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines() if line]
+        record = {
+            "training": training, "seed": seed, "config": config, "steps": trainer.step,
+            "path_images": trainer.step * config["train"]["batch_size"] * paths,
+            "train_seconds": sum(s["seconds"] for s in sittings), "sittings": sittings, "final": last, "curve": curve,
+            "threads": torch.get_num_threads(), "finished": trainer.step >= trainer.total_steps,
+        }
+        write_json(path, record)
+        return record
+
+    def evaluate(self, method: str, seed: int) -> dict[str, Any]:
+        """Score both samples and search under every limit with one method; resumable."""
+        path = self.results / "methods" / f"{method}-s{seed}.json"
+        record = read_json(path)
+        if record.get("finished"):
+            return record
+        training = self.spec["methods"][method]["training"]
+        checkpoint = self.runs / f"{training}-s{seed}" / CHECKPOINT_NAME
+        config = self.method_config(method, seed)
+        samples = self.samples()
+        with machine(f"study: evaluate {method} seed {seed}"):
+            torch.set_num_threads(2)
+            run = self._run_for(config, self.runs / f"{training}-s{seed}" / f"eval-{method}")
+            load_supernet_weights(run, checkpoint)
+            record.update(method=method, training=training, seed=seed, evaluator=config["evaluator"])
+            record.setdefault("scores", {})
+            record.setdefault("eval_seconds", 0.0)
+            tuning_only = bool(self.spec["methods"][method].get("tuning_only"))
+            with load_monitor() as load:
+                for name in ("tuning",) if tuning_only else ("tuning", "report"):
+                    self._score_sample(run, record, name, samples[name], path)
+                if not tuning_only:
+                    record["search"] = self._search(run, record.get("search", {}), samples["limits"], path, record)
+            record["load"] = load
+        record["finished"] = True
+        write_json(path, record)
+        return record
+
+    def _score_sample(self, run: Run, record: dict[str, Any], name: str, keys: list[str], path: Path) -> None:
+        scores = record["scores"].setdefault(name, [])
+        while len(scores) < len(keys):
+            chunk = [run.space.decode(k) for k in keys[len(scores) : len(scores) + SCORE_CHUNK]]
+            started = time.perf_counter()
+            scores += [float(s) for s in run.evaluator.evaluate(run.supernet, chunk)]
+            record["eval_seconds"] += time.perf_counter() - started
+            write_json(path, record)
+
+    def _search(self, run: Run, done: dict[str, Any], limits: list[dict[str, Any]], path: Path, record: dict[str, Any]) -> dict[str, Any]:
+        cache: dict[tuple[int, ...], float] = {}
+
+        def evaluate(archs):
+            todo = [a for a in archs if a not in cache]
+            if todo:
+                cache.update(zip(todo, run.evaluator.evaluate(run.supernet, todo)))
+            return [cache[a] for a in archs]
+
+        for limit in limits:
+            key = str(limit["quantile"])
+            if key in done:
+                continue
+            started = time.perf_counter()
+            problem = SearchProblem(self.space, evaluate, ConstraintsConfig(max_flops=limit["max_macs"]), run.config.seed)
+            result = run.searcher.search(problem)
+            done[key] = {**self.outcome(result.best.arch, limit), "evaluated": len(problem.history),
+                         "seconds": time.perf_counter() - started}
+            record["search"] = done
+            write_json(path, record)
+        return done
+
+    def references(self) -> dict[str, Any]:
+        """Scores of the cheap references on both samples and their picks under every limit."""
+        path = self.results / "references.json"
+        record = read_json(path)
+        samples = self.samples()
+        for name in ("tuning", "report"):
+            keys = samples[name]
+            archs = [self.space.decode(k) for k in keys]
+            record.setdefault(name, {})
+            record[name]["macs"] = [float(self.space.complexity(a)[0]) for a in archs]
+            record[name]["fewer_identities"] = [-float(self.space.num_identities(a)) for a in archs]
+        picks = {}
+        for limit in samples["limits"]:
+            feasible = [self.space.decode(k) for k in self.feasible(limit["max_macs"])]
+            max_macs = max(feasible, key=lambda a: (self.space.complexity(a)[0], self.space.complexity(a)[1], self.space.encode(a)))
+            deepest = max(feasible, key=lambda a: (-self.space.num_identities(a), self.space.complexity(a)[0], self.space.encode(a)))
+            picks[str(limit["quantile"])] = {
+                "random (expected)": {"ground_truth": limit["mean_acc"], "percentile": 50.0, "regret": limit["best_acc"] - limit["mean_acc"]},
+                "max MACs": self.outcome(self.space.encode(max_macs), limit),
+                "fewest identities, then max MACs": self.outcome(self.space.encode(deepest), limit),
+            }
+        record["picks"] = picks
+        for name, entry in self.spec.get("references", {}).items():
+            if record.get("proxies", {}).get(name, {}).get("finished"):
+                continue
+            record.setdefault("proxies", {})[name] = self._proxy(name, entry)
+            write_json(path, record)
+        write_json(path, record)
+        return record
+
+    def _proxy(self, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """A training-free evaluator (e.g. NASWOT at initialisation) scored like a method."""
+        config = deep_merge(self.spec["base"], entry.get("config", {}))
+        samples = self.samples()
+        with machine(f"study: reference {name}"):
+            torch.set_num_threads(2)
+            run = self._run_for(config, self.runs / f"reference-{name}")
+            out: dict[str, Any] = {"scores": {}, "eval_seconds": 0.0}
+            started = time.perf_counter()
+            for sample in ("tuning", "report"):
+                out["scores"][sample] = [float(s) for s in run.evaluator.evaluate(run.supernet, [self.space.decode(k) for k in samples[sample]])]
+            out["eval_seconds"] = time.perf_counter() - started
+            out["search"] = self._search(run, {}, samples["limits"], self.results / "references.json.partial", out)
+        Path(self.results / "references.json.partial").unlink(missing_ok=True)
+        out["finished"] = True
+        return out
+
+
+# ------------------------------------------------------------------------------ report
+
+
+def scorer_rows(study: Study) -> dict[str, dict[str, Any]]:
+    """Every scorer with finished scores: methods (per seed; tuning-only ones too) and references."""
+    rows: dict[str, dict[str, Any]] = {}
+    for path in sorted((study.results / "methods").glob("*.json")):
+        record = read_json(path)
+        if record.get("finished"):
+            rows[f"{record['method']} (seed {record['seed']})"] = record
+    refs = read_json(study.results / "references.json")
+    for name in ("macs", "fewer_identities"):
+        if refs.get("report"):
+            rows[name] = {"scores": {s: refs[s][name] for s in ("tuning", "report")}, "reference": True}
+    for name, proxy in refs.get("proxies", {}).items():
+        rows[name] = {**proxy, "reference": True}
+    return rows
+
+
+def summarize(study: Study) -> dict[str, Any]:
+    """Statistics of every scorer on every sample it has; paired differences on the report sample."""
+    samples = study.samples()
+    bootstrap = study.spec["bootstrap"]
+    rows = scorer_rows(study)
+    groups = {s: [study.space.num_identities(study.space.decode(k)) for k in samples[s]] for s in ("tuning", "report")}
+    truth = {s: study.truth(samples[s]) for s in ("tuning", "report")}
+    baseline = next((name for name in rows if name.startswith(f"{study.spec['baseline']} (seed 0") and "report" in rows[name]["scores"]), None)
+    table = {}
+    for name, record in rows.items():
+        entry: dict[str, Any] = {"reference": bool(record.get("reference")), "search": record.get("search", {})}
+        for sample, scores in record["scores"].items():
+            stats_ = rank_statistics(scores, truth[sample], groups[sample], bootstrap, 0, (10,))
+            entry[sample] = {k: stats_[k] for k in ("kendall_tau", "kendall_tau_ci95", "spearman_rho", "group_tau_weighted_mean", "top_k_overlap")}
+            if baseline and name != baseline:
+                entry[sample]["vs_baseline"] = paired_difference(scores, rows[baseline]["scores"][sample], truth[sample], resamples=bootstrap)
+        for key in ("eval_seconds", "training", "seed", "method"):
+            if key in record:
+                entry[key] = record[key]
+        training = read_json(study.results / "train" / f"{record['training']}-s{record['seed']}.json") if "training" in record else {}
+        if training:
+            entry.update(train_seconds=training["train_seconds"], path_images=training["path_images"],
+                         train_load_mean=float(np.mean([s["load_mean"] for s in training["sittings"]])),
+                         final_train_loss=training["final"].get("loss"), final_train_acc=training["final"].get("train_acc"))
+        table[name] = entry
+    refs = read_json(study.results / "references.json")
+    summary = {"spec": study.spec, "baseline": baseline, "limits": samples["limits"], "rows": table, "picks": refs.get("picks", {})}
+    write_json(study.results / "summary.json", summary)
+    return summary
+
+
+def figure(study: Study, summary: dict[str, Any]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n, r in summary["rows"].items() if "report" in r]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.45 * len(names) + 1.8), dpi=110)
+    y = np.arange(len(names))
+    for offset, sample, color in ((-0.18, "tuning", "0.6"), (0.18, "report", "C0")):
+        taus = [summary["rows"][n][sample]["kendall_tau"] for n in names]
+        cis = np.array([summary["rows"][n][sample]["kendall_tau_ci95"] for n in names], dtype=float)
+        err = np.abs(cis.T - np.array(taus))
+        left.errorbar(taus, y + offset, xerr=err, fmt="o", color=color, label=f"{sample} sample", capsize=2)
+    left.set_yticks(y, names, fontsize=8)
+    left.set_xlabel("Kendall tau vs ground truth (95% bootstrap CI)")
+    left.axvline(0.89, ls=":", c="0.5", label="two training seeds agree (ceiling)")
+    left.legend(fontsize=7, loc="lower right")
+    for i, limit in enumerate(summary["limits"]):
+        key = str(limit["quantile"])
+        pct = [summary["rows"][n]["search"].get(key, {}).get("percentile", np.nan) for n in names]
+        right.plot(pct, y, "o", label=f"MACs <= q{int(100 * limit['quantile'])}", alpha=0.8)
+    right.axvline(98, ls=":", c="0.5", label="top 2%")
+    right.set_yticks(y, [""] * len(names))
+    right.set_xlabel("search pick: percentile among feasible networks (ground truth)")
+    right.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    path = study.results / "study.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The README tables: the report sample with search outcomes, then every scorer on the tuning sample."""
+    quantiles = [str(l["quantile"]) for l in summary["limits"]]
+    head = ["scorer", "tau (report) [95% CI]", "tau diff vs baseline [CI]", "in-group tau", "Spearman", "top-10",
+            *[f"pick pct q{int(100 * float(q))}" for q in quantiles], "train s", "eval s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in summary["rows"].items():
+        if "report" not in row:
+            continue
+        rep = row["report"]
+        lo, hi = rep["kendall_tau_ci95"]
+        diff = rep.get("vs_baseline")
+        diff_text = f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else ""
+        picks = [f"{row['search'][q]['percentile']:.1f}" if q in row["search"] else "" for q in quantiles]
+        lines.append("| " + " | ".join([
+            name, f"{rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}]", diff_text, f"{rep['group_tau_weighted_mean']:.3f}",
+            f"{rep['spearman_rho']:.3f}", f"{rep['top_k_overlap']['10']:.1f}", *picks,
+            f"{row.get('train_seconds', 0):.0f}", f"{row.get('eval_seconds', 0):.0f}",
+        ]) + " |")
+    lines += ["", "Tuning sample (every choice is made here):", "",
+              "| scorer | path-images | tau (tuning) [95% CI] | in-group tau | Spearman | final train loss | train s |", "|---|---|---|---|---|---|---|"]
+    for name, row in summary["rows"].items():
+        tun = row["tuning"]
+        lo, hi = tun["kendall_tau_ci95"]
+        loss = row.get("final_train_loss")
+        lines.append(f"| {name} | {row.get('path_images', '')} | {tun['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}] | {tun['group_tau_weighted_mean']:.3f} | "
+                     f"{tun['spearman_rho']:.3f} | {'' if loss is None else f'{loss:.3f}'} | {row.get('train_seconds', 0):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the ranking study (see the module docstring)")
+    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument("--spec", type=Path, default=SPEC)
+    parser.add_argument("--only", help="comma-separated methods (default: all in the spec)")
+    parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    parser.add_argument("--quick", action="store_true", help="tiny budget and samples: a smoke run")
+    parser.add_argument("--results", type=Path, help="results folder (default benchmarks/results/study)")
+    parser.add_argument("--runs", type=Path, help="checkpoint folder (default runs/study)")
+    args = parser.parse_args(argv)
+    study = Study(args.spec, args.quick, args.results, args.runs)
+    methods = args.only.split(",") if args.only else list(study.spec["methods"])
+    unknown = [m for m in methods if m not in study.spec["methods"]]
+    if unknown:
+        parser.error(f"unknown method(s) {', '.join(unknown)} (in the spec: {', '.join(study.spec['methods'])})")
+    if args.command == "run":
+        study.samples()
+        study.references()
+        for seed in (int(s) for s in args.seeds.split(",")):
+            for method in methods:
+                study.train(study.spec["methods"][method]["training"], seed)
+                study.evaluate(method, seed)
+    summary = summarize(study)
+    figure(study, summary)
+    (study.results / "summary.md").write_text(markdown(summary))
+    print(markdown(summary))
+    print(f"-> {study.results / 'summary.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
