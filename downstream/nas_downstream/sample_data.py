@@ -98,17 +98,21 @@ REFERENCE_EXPORTS = {
 
 
 def make_export(space: str, folder: Path) -> Path:
-    """``folder/export``: the space's reference architecture exported as ``nas export`` writes it,
-    from an untrained supernet (shapes and costs do not depend on the weights' values)."""
-    from nas_core.config import RunConfig
-    from nas_core.export import export_subnet
-    from nas_core.run import Run
+    """``folder/export/subnet.pt``: the space's reference architecture in the export format
+    (``nas export``'s ``subnet.pt``: format, space, options, architecture, weights), with freshly
+    initialised weights -- shapes and costs do not depend on the values."""
+    from nas_core.checkpoint import save_atomic
+    from nas_core.export import SUBNET_FORMAT
+    from nas_downstream.spaces import build_space, validated_options
 
-    options, arch = REFERENCE_EXPORTS[space]
-    config = RunConfig.model_validate({"device": "cpu", "run_dir": str(folder / "run"), "space": {"name": space, **options},
-                                       "evaluator": {"name": "accuracy", "bn_recal_batches": 0}})
-    run = Run.create(config)
-    export_subnet(run, run.space.decode(arch), folder / "export", onnx=False)
+    options, arch_text = REFERENCE_EXPORTS[space]
+    space_obj = build_space(space, options)
+    arch = space_obj.parse(arch_text)
+    subnet = space_obj.build_subnet(arch)
+    record = {"format": SUBNET_FORMAT, "space": space, "space_options": validated_options(space, options), "arch": space_obj.encode(arch),
+              "state_dict": {k: v.detach().cpu() for k, v in subnet.state_dict().items()}}
+    (folder / "export").mkdir(parents=True, exist_ok=True)
+    save_atomic(record, folder / "export" / "subnet.pt")
     return folder / "export"
 
 
