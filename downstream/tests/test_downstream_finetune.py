@@ -119,11 +119,11 @@ def test_dry_run_measures_one_training_iteration(exports, sample_layouts, tmp_pa
 @pytest.mark.parametrize("flag", ["--dry-run", "--train"])
 def test_an_input_that_cannot_fit_is_one_line_before_anything_long(flag, exports, sample_layouts, tmp_path, capsys):
     work_dir = tmp_path / "work"
-    code = write(exports("nas-bench-macro"), "retinanet-coco", sample_layouts, tmp_path / "huge.py", "--input-size", "40000x30000", flag, "--work-dir", str(work_dir))
+    code = write(exports("nas-bench-macro"), "retinanet-coco", sample_layouts, tmp_path / "huge.py", "--input-size", "40000x30000", "--batch-size", "1", flag, "--work-dir", str(work_dir))
     captured = capsys.readouterr()
     assert code == 2
     errors = captured.err.strip().splitlines()
-    assert len(errors) == 1 and errors[0].startswith("error: ") and "40000x30000 input, batch 2 needs about" in errors[0]
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "40000x30000 input, batch 1 needs about" in errors[0]
     assert "lower --input-size (or --batch-size)" in errors[0]
     assert ("refusing to train" if flag == "--train" else "not running the dry-run iteration") in errors[0]
     assert "dry run:" not in captured.out and not work_dir.exists()
