@@ -156,3 +156,17 @@ def test_finetune_errors_are_one_line(exports, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(importlib, "import_module", missing)
     with pytest.raises(NasError, match="install it with: bash scripts/install_openmmlab.sh"):
         nas_downstream.require_openmmlab()
+
+
+def test_input_size_and_batch_size_change_crop_resize_and_batch(exports, sample_layouts, tmp_path, capsys):
+    out = tmp_path / "city.py"
+    assert write(exports("nas-bench-macro"), "upernet-cityscapes", sample_layouts, out, "--input-size", "512x256", "--batch-size", "1") == 0
+    assert "training input 512x256 (WxH), batch 1 per device" in capsys.readouterr().out
+    cfg = Config.fromfile(str(out))
+    assert tuple(cfg.model.data_preprocessor.size) == (256, 512) and tuple(cfg.crop_size) == (256, 512)
+    train = {step.type: step for step in cfg.train_dataloader.dataset.pipeline}
+    assert tuple(train["RandomCrop"].crop_size) == (256, 512)
+    assert tuple(train["RandomResize"].scale) == (1024, 512)  # mmseg's (2048, 1024) scaled like the crop
+    test = {step.type: step for step in cfg.test_dataloader.dataset.pipeline}
+    assert tuple(test["Resize"].scale) == (1024, 512)
+    assert cfg.train_dataloader.batch_size == 1
