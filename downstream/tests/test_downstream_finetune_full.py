@@ -4,9 +4,10 @@ NAS-Bench-Macro export (the quickstart's space and pick) and for SCARLET-A: 2 it
 one run at a time, each in its own process with its peak memory measured. Every run finishes,
 below 8 GB for detection and 12 GB for segmentation.
 
-These are full-size trainings (1333x800 COCO, 512x512 ADE20K, 1024x512 Cityscapes crops): about
-15 minutes on 2 CPU cores in all, so they are marked ``full_size`` and left out of the default
-run. Run them alone, through the machine queue:
+These are full-size trainings (1333x800 COCO, 512x512 ADE20K, 1024x512 Cityscapes crops), tens
+of seconds to minutes per iteration on 2 CPU cores (not yet timed on a quiet machine), so they
+are marked ``full_size`` and left out of the default run. Run them alone, through the machine
+queue:
 
     python3 benchmarks/heavy_queue.py run --label "finetune full-size" -- \\
         env OMP_NUM_THREADS=2 .venv/bin/python -m pytest -m full_size downstream/tests -q -s
