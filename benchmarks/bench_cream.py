@@ -34,7 +34,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import make_run, write_result  # noqa: E402
 
-from nas_core.components.searchers import EvolutionSearcher  # noqa: E402
+from nas_core.components.searchers import EvolutionOptions, EvolutionSearcher  # noqa: E402
 from nas_core.config import ConstraintsConfig  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
 from nas_core.ranking import rank_statistics, sample_distinct  # noqa: E402
@@ -79,7 +79,7 @@ def describe(key: str, table, ranks, n_distinct) -> dict:
 def evolution(run, args, cache: dict) -> str:
     problem = SearchProblem(run.space, lambda archs: run.evaluator.evaluate(run.supernet, archs), ConstraintsConfig(), args.seed)
     problem.cache.update(cache)  # the ranking sample was already scored by the same evaluator
-    result = EvolutionSearcher(run, population=args.population, generations=args.generations).search(problem)
+    result = EvolutionSearcher(run.context, EvolutionOptions(population=args.population, generations=args.generations)).search(problem)
     return result.best.arch
 
 

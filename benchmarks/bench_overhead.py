@@ -25,14 +25,13 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import make_run, write_result  # noqa: E402
 
-from nas_core.components.samplers import UniformSampler  # noqa: E402
+from nas_core.api import Sampler  # noqa: E402
 from nas_core.run import Hooks  # noqa: E402
 from nas_core.trainer import Trainer, build_optimizer  # noqa: E402
 
 
-class FixedPath(UniformSampler):
-    def __init__(self, run, arch):
-        super().__init__(run)
+class FixedPath(Sampler):
+    def __init__(self, arch):
         self.arch = arch
 
     def sample(self, step):
@@ -74,7 +73,7 @@ def main() -> None:
         run = make_run(Path(tmp), [f"space.width={args.width}", f"train.batch_size={args.batch_size}", "data.train_subset=5000",
                                    "train.grad_clip=null", "train.max_steps=100000"])
         arch = run.space.decode("11111111")
-        run.__dict__["sampler"] = FixedPath(run, arch)
+        run.slot_components("sampler")[:] = [FixedPath(arch)]  # the run's sampler, replaced in place
         timed = TimedHooks(run.hooks)
         run.hooks = timed
         trainer = Trainer(run)

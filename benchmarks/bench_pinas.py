@@ -77,7 +77,7 @@ def run_variant(args: tuple) -> dict:
     from nas_core.config import load_config
     from nas_core.run import Run
     from nas_core.trainer import Trainer
-    from nas_pinas.evaluators import LinearProbeEvaluator
+    from nas_pinas.evaluators import LinearProbeEvaluator, LinearProbeOptions
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -93,8 +93,8 @@ def run_variant(args: tuple) -> dict:
         out["scores"][name] = run.evaluator.evaluate(run.supernet, arch_tuples)
         out["eval_seconds"][name] = time.time() - start
         if variant == "pinas" or (variant.startswith("pinas") and s["ablation_probe"]):
-            probe = LinearProbeEvaluator(run, steps=s["probe_steps"], train_images=s["probe_images"], bn_recal_batches=s["recal"],
-                                         batch_size=s["eval_batch"], max_images=s["eval_images"])
+            probe = LinearProbeEvaluator(run.context, LinearProbeOptions(steps=s["probe_steps"], train_images=s["probe_images"], bn_recal_batches=s["recal"],
+                                                                            batch_size=s["eval_batch"], max_images=s["eval_images"]))
             start = time.time()
             out["scores"]["linear-probe"] = probe.evaluate(run.supernet, arch_tuples)
             out["eval_seconds"]["linear-probe"] = time.time() - start

@@ -65,7 +65,7 @@ def main() -> None:
         for name, scores in baselines.items():
             results[name] = {**rank_statistics(scores, truth, groups, args.bootstrap, args.seed, (10,)), "seconds_per_arch": 0.0}
         for name in PROXIES:
-            evaluator = zero_cost.EVALUATORS[name](run, weights="init", batch_size=args.batch_size, seed=args.seed)
+            evaluator = zero_cost.EVALUATORS[name](run.context, zero_cost.ZeroCostOptions(weights="init", batch_size=args.batch_size, seed=args.seed))
             evaluator.evaluate(None, archs[:1])  # build the initialisation and the batch outside the timing
             start = time.perf_counter()
             scores = evaluator.evaluate(None, archs)

@@ -1,18 +1,33 @@
-"""The ``nas`` command line. Errors print one line and exit 2; ``--debug`` shows tracebacks."""
+"""The ``nas`` command line. Errors print one line each and exit 2; ``--debug`` shows tracebacks.
+
+Installed packages add subcommands through the ``nas_core.commands`` entry-point group
+(:class:`nas_core.Command`); the OpenMMLab bridge contributes ``nas finetune`` that way, so the
+engine never imports the bridge.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata as md
 import sys
 import warnings
 from typing import Sequence
 
+from nas_core import COMMAND_GROUP
 from nas_core.config import load_config
 from nas_core.errors import NasError
+
+KNOWN_CONTRIBUTED = {
+    "finetune": "the OpenMMLab bridge (package nas-downstream in downstream/), which bash scripts/setup.sh installs with OpenMMLab",
+}
+"""Commands other packages contribute, for a helpful message when the package is missing."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
+        for name, origin in KNOWN_CONTRIBUTED.items():
+            if message.startswith(f"argument command: invalid choice: '{name}'"):
+                self.exit(2, f"error: nas {name} is contributed by {origin}; it is not installed\n")
         self.exit(2, f"error: {self.prog}: {message}\n")
 
 
@@ -59,9 +74,27 @@ def build_parser() -> argparse.ArgumentParser:
     _config_args(p)
     p.add_argument("--resume", action="store_true")
 
-    p = sub.add_parser("finetune", help="write an mmdet/mmseg config for an exported subnet (needs OpenMMLab)")
-    _finetune_arguments(p)
+    add_contributed_commands(sub)
     return parser
+
+
+def add_contributed_commands(sub: argparse._SubParsersAction) -> None:
+    """One subcommand per ``nas_core.commands`` entry point; a broken one is skipped with a warning."""
+    builtin = set(sub.choices)
+    for ep in sorted(md.entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        origin = f"{ep.dist.metadata['Name']} {ep.dist.version}" if ep.dist else ep.value
+        if ep.name in builtin or ep.name in sub.choices:
+            warnings.warn(f"command '{ep.name}' from {origin} is skipped: a command of that name exists", stacklevel=2)
+            continue
+        try:
+            command = ep.load()
+            command.add_arguments(_Parser(prog=f"nas {ep.name}"))  # a broken one fails here, not half-added
+        except Exception as exc:  # a broken extension must not break the other commands
+            warnings.warn(f"command '{ep.name}' from {origin} failed to load and is skipped: {type(exc).__name__}: {exc}", stacklevel=2)
+            continue
+        parser = sub.add_parser(ep.name, help=command.help)
+        command.add_arguments(parser)
+        parser.set_defaults(contributed=command)
 
 
 def _load(args: argparse.Namespace):
@@ -74,6 +107,9 @@ def _load(args: argparse.Namespace):
 def dispatch(args: argparse.Namespace) -> int:
     from nas_core import commands
 
+    contributed = getattr(args, "contributed", None)
+    if contributed is not None:
+        return contributed.run(args) or 0
     if args.command == "plugins":
         from nas_core.cli_views import show_plugins
 
@@ -85,6 +121,7 @@ def dispatch(args: argparse.Namespace) -> int:
     elif args.command == "config":
         run = _load(args)
         if args.config_command == "check":
+            run.check()
             print(f"{args.config}: ok")
         else:
             print(commands.config_show(run.config), end="")
@@ -98,40 +135,22 @@ def dispatch(args: argparse.Namespace) -> int:
         commands.export(_load(args), args.arch, args.checkpoint, args.out, args.search_result, args.pick)
     elif args.command == "run":
         commands.run_all(_load(args), resume=args.resume)
-    elif args.command == "finetune":
-        _finetune(args)
     return 0
 
 
-def _finetune_arguments(parser: argparse.ArgumentParser) -> None:
-    """The bridge (package nas-downstream, in downstream/) defines the command's arguments."""
-    try:
-        from nas_downstream.cli import add_arguments
-    except ImportError:
-        parser.add_argument("args", nargs=argparse.REMAINDER)
-        return
-    add_arguments(parser)
-
-
-def _finetune(args: argparse.Namespace) -> None:
-    try:
-        from nas_downstream.cli import run
-    except ImportError:
-        raise NasError("nas finetune needs the OpenMMLab bridge: bash scripts/setup.sh (installs OpenMMLab and downstream/)") from None
-    run(args)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not args.debug:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" not in argv:
         warnings.filterwarnings("ignore", category=UserWarning, module="torch")
         warnings.formatwarning = lambda message, *rest, **kw: f"warning: {message}\n"
+    args = build_parser().parse_args(argv)
     try:
         return dispatch(args)
     except NasError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        for message in exc.messages:
+            print(f"error: {message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -1,4 +1,8 @@
-"""What each CLI command does, as plain functions (the CLI only parses arguments)."""
+"""What each CLI command does, as plain functions (the CLI only parses arguments).
+
+Search, export and rank read the trained supernet through :mod:`nas_core.restore` and never
+enter the trainer. Every command records ``run_dir/metadata-<command>.json``.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from nas_core import distributed
+from nas_core.checkpoint import CHECKPOINT_NAME
 from nas_core.config import RunConfig
 from nas_core.errors import DataError, NasError
 from nas_core.export import export_subnet
 from nas_core.ground_truth import load_table
+from nas_core.outcome import search_outcome
 from nas_core.ranking import rank_statistics, sample_distinct, save_json, scatter_plot
+from nas_core.restore import load_trained_supernet
 from nas_core.run import Run
 from nas_core.search_result import SearchProblem, SearchResult
-from nas_core.trainer import CHECKPOINT_NAME, Trainer, load_supernet_weights
 
 console = Console(stderr=False)
 
@@ -33,6 +39,8 @@ def ground_truth_for(run: Run) -> dict | None:
 
 
 def train(run: Run, resume: bool = False) -> dict[str, float]:
+    from nas_core.trainer import Trainer
+
     metrics = Trainer(run).fit(resume=resume)
     if run.is_main:
         console.print(f"[green]trained[/green] {run.run_dir / CHECKPOINT_NAME}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
@@ -44,13 +52,15 @@ def _checkpoint(run: Run, checkpoint: str | None) -> Path:
 
 
 def search(run: Run, checkpoint: str | None = None) -> SearchResult:
-    load_supernet_weights(run, _checkpoint(run, checkpoint))
+    run.check()
+    load_trained_supernet(run, _checkpoint(run, checkpoint))
+    run.write_metadata("search")
     problem = SearchProblem(run.space, lambda archs: run.evaluator.evaluate(run.supernet, archs), run.config.search.constraints, run.config.seed)
     searcher_name = run.config.search.searcher.name
-    run.hooks.search_start(run, searcher_name)
+    run.hooks.search_start(searcher_name)
     result = run.searcher.search(problem)
     result.searcher = searcher_name
-    run.hooks.search_end(run, result)
+    run.hooks.search_end(result)
     distributed.check_same(result.best.arch, "the chosen architecture")
     if run.is_main:
         run.run_dir.mkdir(parents=True, exist_ok=True)
@@ -58,7 +68,18 @@ def search(run: Run, checkpoint: str | None = None) -> SearchResult:
         if result.pareto:
             _pareto_outputs(run, result)
         _print_result(run, result)
+        _print_outcome(run, problem, result)
     return result
+
+
+def _print_outcome(run: Run, problem: SearchProblem, result: SearchResult) -> None:
+    """On a benchmark space: the choice against all feasible networks and the naive picks."""
+    table = ground_truth_for(run)
+    if table is None or result.pareto:
+        return
+    outcome = search_outcome(run.space, {k: r.mean_acc for k, r in table.items()}, problem.feasible, run.space.decode(result.best.arch))
+    save_json(outcome.as_dict(), run.run_dir / "outcome.json")
+    console.print(outcome.summary())
 
 
 def _print_result(run: Run, result: SearchResult) -> None:
@@ -93,7 +114,9 @@ def _pareto_outputs(run: Run, result: SearchResult) -> None:
 
 
 def export(run: Run, arch_text: str | None, checkpoint: str | None = None, out: str | None = None, search_result: str | None = None, pick: int | None = None) -> dict[str, Any]:
-    load_supernet_weights(run, _checkpoint(run, checkpoint))
+    run.check()
+    load_trained_supernet(run, _checkpoint(run, checkpoint))
+    run.write_metadata("export")
     if arch_text is None:
         path = Path(search_result) if search_result else run.run_dir / "search.json"
         if not path.is_file():
@@ -113,7 +136,9 @@ def export(run: Run, arch_text: str | None, checkpoint: str | None = None, out: 
 
 
 def rank(run: Run, checkpoint: str | None = None) -> dict[str, Any]:
-    load_supernet_weights(run, _checkpoint(run, checkpoint))
+    run.check()
+    load_trained_supernet(run, _checkpoint(run, checkpoint))
+    run.write_metadata("rank")
     table = load_table(run.config.rank.ground_truth)
     cfg = run.config.rank
     archs = sample_distinct(run.space, cfg.num_archs, cfg.seed)
@@ -137,6 +162,7 @@ def rank(run: Run, checkpoint: str | None = None) -> dict[str, Any]:
 
 def run_all(run: Run, resume: bool = False) -> dict[str, Any]:
     """The main job: train, search, export; print the choice and its ground truth."""
+    run.write_metadata("run")
     train(run, resume=resume)
     result = search(run)
     summary = export(run, result.best.arch)

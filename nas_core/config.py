@@ -21,7 +21,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from nas_core.errors import ConfigError
-from nas_core.registry import Registries, Registry, RegistryError
+from nas_core.registry import Registries, RegistryError
+from nas_core.slots import NAMED, SLOTS, Slot
 
 
 class Section(BaseModel):
@@ -160,18 +161,18 @@ class RunConfig(Section):
         """A validated plugin section, or None when the config does not have it."""
         return self._sections.get(name)
 
-    def components(self) -> list[tuple[str, ComponentConfig, Registry | None]]:
-        """Every (dotted path, component config) pair; the registry is filled in by the caller."""
-        pairs: list[tuple[str, ComponentConfig, Registry | None]] = [
-            ("space", self.space, None),
-            ("data", self.data, None),
-            ("sampler", self.sampler, None),
-            ("evaluator", self.evaluator, None),
-            ("search.searcher", self.search.searcher, None),
-        ]
-        pairs += [(f"regularizers.{i}", c, None) for i, c in enumerate(self.regularizers)]
-        if self.teacher is not None:
-            pairs.append(("teacher", self.teacher, None))
+    def configured(self, slot: Slot) -> list[ComponentConfig]:
+        """The components the config picks for one slot (``[]`` for no teacher)."""
+        value = _walk(self, slot.config_path)
+        return list(value) if slot.many else ([] if value is None else [value])
+
+    def components(self) -> list[tuple[str, ComponentConfig, str]]:
+        """Every (dotted path, component config, registry attribute) the config picks by name:
+        space and data, then each component slot of :data:`nas_core.slots.SLOTS`."""
+        pairs = [(path, _walk(self, path), registry) for path, registry in NAMED]
+        for s in SLOTS:
+            picked = self.configured(s)
+            pairs += [(f"{s.config_path}.{i}" if s.many else s.config_path, c, s.registry) for i, c in enumerate(picked)]
         return pairs
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,8 +188,14 @@ class RunConfig(Section):
 
 
 def _walk(data: Any, dotted: str) -> Any:
+    """``data`` at a dotted path: list items by index, mappings by key, models by attribute."""
     for part in dotted.split("."):
-        data = data[int(part)] if isinstance(data, list) else data[part]
+        if isinstance(data, list):
+            data = data[int(part)]
+        elif isinstance(data, dict):
+            data = data[part]
+        else:
+            data = getattr(data, part)
     return data
 
 
@@ -197,15 +204,14 @@ def _walk(data: Any, dotted: str) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def _format_validation_error(source: str, error: ValidationError, prefix: str = "") -> str:
-    first = error.errors()[0]
-    loc = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(first["loc"]))
-    message = first["msg"]
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
-    more = len(error.errors()) - 1
-    suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-    return f"{source}: {loc or '<root>'}: {message}{suffix}"
+def validation_messages(source: str, error: ValidationError, prefix: str = "") -> list[str]:
+    """One ``FILE: dotted.path: message`` line per problem pydantic found (all of them)."""
+    lines = []
+    for problem in error.errors():
+        loc = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(problem["loc"]))
+        message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
+        lines.append(f"{source}: {loc or '<root>'}: {message}")
+    return lines
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -263,44 +269,44 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
     try:
         config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(source, exc)) from None
+        raise ConfigError(*validation_messages(source, exc)) from None
     config._source = source
     return config
 
 
 def resolve_config(config: RunConfig, registries: Registries) -> RunConfig:
-    """Phase 2: validate component options and plugin sections against registered models."""
-    registry_of = {
-        "space": registries.search_spaces,
-        "data": registries.datasets,
-        "sampler": registries.samplers,
-        "evaluator": registries.evaluators,
-        "search.searcher": registries.searchers,
-        "teacher": registries.teachers,
-    }
-    for path, component, _ in config.components():
-        registry = registries.regularizers if path.startswith("regularizers.") else registry_of[path]
+    """Phase 2: validate component options and plugin sections against registered models.
+
+    Every problem is collected and reported together (one line each), not just the first.
+    """
+    problems: list[str] = []
+    for path, component, registry_name in config.components():
+        registry = getattr(registries, registry_name)
         try:
             entry = registry.entry(component.name)
         except RegistryError as exc:
-            raise ConfigError(f"{config.source}: {path}.name: {exc}") from None
+            problems.append(f"{config.source}: {path}.name: {exc}")
+            continue
         model = entry.options or NoOptions
         try:
             component._options = model.model_validate(component.raw_options())
         except ValidationError as exc:
-            raise ConfigError(_format_validation_error(config.source, exc, path)) from None
+            problems += validation_messages(config.source, exc, path)
     sections: dict[str, BaseModel] = {}
     for key, value in (config.model_extra or {}).items():
         if key not in registries.config_sections:
             known = ", ".join(registries.config_sections.list()) or "none"
-            raise ConfigError(
+            problems.append(
                 f"{config.source}: {key}: unknown key (not an engine setting nor a section of a loaded plugin; plugin sections: {known})"
             )
+            continue
         model = registries.config_sections.get(key)
         try:
             sections[key] = model.model_validate(value if value is not None else {})
         except ValidationError as exc:
-            raise ConfigError(_format_validation_error(config.source, exc, key)) from None
+            problems += validation_messages(config.source, exc, key)
+    if problems:
+        raise ConfigError(*problems)
     for key in registries.config_sections.list():
         if key not in sections:
             sections[key] = registries.config_sections.get(key).model_validate({})

@@ -133,5 +133,11 @@ def barrier() -> None:
 
 
 def shutdown() -> None:
+    """Leave the process group together: a rank that tears down while another still talks to
+    it aborts the other ("terminate called without an active exception")."""
     if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        except RuntimeError:  # a peer already failed; its error is the one to report
+            pass
         dist.destroy_process_group()

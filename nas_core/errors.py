@@ -7,12 +7,17 @@ everything else is a bug and keeps its traceback.
 
 
 class NasError(Exception):
-    """An error caused by user input; its message is a complete, single-line explanation."""
+    """An error caused by user input; its message is a complete, single-line explanation.
+
+    Several independent problems found at once (a config with three mistakes) are given as
+    several messages: each stays one line, and the CLI prints one ``error:`` line per message.
+    """
 
     exit_code = 2
 
-    def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
+    def __init__(self, message: str, *more: str):
+        self.messages = [" ".join(str(m).split()) for m in (message, *more)]
+        super().__init__("\n".join(self.messages))
 
 
 class ConfigError(NasError):

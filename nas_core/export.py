@@ -15,13 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from nas_core.checkpoint import load_checkpoint, save_atomic
-from nas_core.components.evaluators import preserved_bn_state, recalibrate_bn
+from nas_core.checkpoint import SUBNET_FORMAT, SUBNET_NAME, read_subnet, save_atomic
 from nas_core.errors import CheckpointError, NasError
+from nas_core.evaluation import preserved_bn_state, recalibrate_bn
 from nas_core.run import Run
+from nas_core.named_spaces import build_space
 from nas_core.spaces.supernet import Arch
-
-SUBNET_FORMAT = "nas_core.subnet/1"
 
 
 def extract_subnet(run: Run, arch: Arch, recalibrate: bool = True) -> nn.Module:
@@ -68,7 +67,7 @@ def export_subnet(run: Run, arch: Arch, out_dir: Path, onnx: bool = True) -> dic
         "params": params,
         "feature_info": [vars(f) for f in space.feature_info()],
     }
-    save_atomic({**record, "state_dict": {k: v.cpu() for k, v in subnet.state_dict().items()}}, out_dir / "subnet.pt")
+    save_atomic({**record, "state_dict": {k: v.cpu() for k, v in subnet.state_dict().items()}}, out_dir / SUBNET_NAME)
     summary = dict(record)
     if onnx:
         diff = export_onnx(subnet, out_dir / "subnet.onnx", (1, 3, *space.input_size), run.config.export.onnx_opset)
@@ -79,12 +78,11 @@ def export_subnet(run: Run, arch: Arch, out_dir: Path, onnx: bool = True) -> dic
     return summary
 
 
-def load_subnet(path: str | Path, run: Run) -> tuple[nn.Module, Arch]:
-    """Rebuild an exported subnet (space from the run's registries) and load its weights."""
-    state = load_checkpoint(path)
-    if state.get("format") != SUBNET_FORMAT:
-        raise CheckpointError(f"{path}: not an exported subnet (format {state.get('format')!r})")
-    space = run.registries.search_spaces.build(state["space"], state["space_options"], ops={e.name: e.obj for e in run.registries.ops})
+def load_subnet(path: str | Path) -> tuple[nn.Module, Arch]:
+    """Rebuild an exported subnet (``subnet.pt`` or its folder) as a plain network of its space
+    (found among the installed plugins' spaces) and load its weights."""
+    state = read_subnet(path)
+    space = build_space(state["space"], state["space_options"])
     arch = space.decode(state["arch"])
     subnet = space.build_subnet(arch)
     try:

@@ -5,9 +5,12 @@ How the pieces fit
 The five extension points -- **sampler, regularizer, teacher, evaluator, searcher** -- are
 *components*: a plugin registers factories for them in a registration hook, the run config picks
 one component per slot by name (``sampler: {name: fairnas}``; ``regularizers`` is a list), and
-the engine calls the chosen object directly (interfaces in :mod:`nas_core.components.base`).
-That way three installed methods never all fire on every step. Broadcast hooks (lifecycle and
-the ``nas_extra_loss`` term) are for cross-cutting concerns: logging, metrics, extra state.
+the engine calls the chosen object directly (the interfaces are in :mod:`nas_core.api`, the
+public API). That way three installed methods never all fire on every step. A factory is
+called as ``factory(context, options)``: ``context`` is the run's
+:class:`~nas_core.api.ComponentContext`, ``options`` the validated instance of the options
+model it was registered with. Broadcast hooks (lifecycle and the ``nas_extra_loss`` term) are
+for cross-cutting concerns: logging, metrics, extra state.
 
 Call order between plugins is not part of the contract: pluggy calls implementations
 last-registered-first, the built-in plugin is registered first, and no hook here depends on
@@ -44,18 +47,28 @@ machine-read: ``nas_core.testing.assert_lifecycle_order`` checks recorded calls 
          -> ( nas_checkpoint_load -> [ nas_search_start -> nas_search_end ] )* ]
 
 That is: ``nas_checkpoint_load`` follows ``nas_space_built`` when resuming and before every
-search / export / rank; ``nas_extra_loss`` runs once per path of the step; ``nas_epoch_end``
+search / export / rank; ``nas_extra_loss`` runs once per path of the step (per path and slice
+with ``train.micro_batches`` > 1; every other step hook once per optimiser step); ``nas_epoch_end``
 and a ``nas_checkpoint_save`` close every epoch; the final checkpoint precedes ``nas_train_end``.
+
+Lifecycle hooks receive the same ``context`` (:class:`~nas_core.api.ComponentContext`) that
+components get; per-step hooks receive the step's :class:`~nas_core.api.StepContext` (``ctx``),
+whose ``ctx.context`` is that same object.
 
 Versioning
 ==========
 The hook API has its own version, ``nas_core.PLUGIN_API_VERSION`` (``MAJOR.MINOR``). A plugin
-module declares the version it was written for, ``NAS_PLUGIN_API = "1"`` (or ``"1.2"`` when it
+module declares the version it was written for, ``NAS_PLUGIN_API = "1.1"`` (or ``"1.2"`` when it
 needs what 1.2 added); a plugin whose major differs, or whose minor is newer than the engine's,
 is rejected with a one-line error naming both versions. Within a major, hooks and arguments are
 only added; an argument on its way out stays in its spec and is marked with
 ``warn_on_impl_args=deprecated_arguments(...)`` (:mod:`nas_core.deprecation`), so every
 implementation that asks for it warns when its plugin loads.
+
+Plugin API 1.1 gave lifecycle hooks a ``context`` argument and deprecated their ``run``
+argument (the whole engine object; it goes away in plugin API 2), and changed component
+factories from ``factory(run, **options)`` to ``factory(context, options)`` (plugins that
+declare ``NAS_PLUGIN_API = "1"`` are still built the old way, with a deprecation warning).
 """
 
 from __future__ import annotations
@@ -63,15 +76,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nas_core import hookspec
+from nas_core.deprecation import deprecated_arguments
 
 if TYPE_CHECKING:
     import torch
 
-    from nas_core.config import RunConfig
     from nas_core.components.base import Batch, PathOutput, StepContext
+    from nas_core.config import RunConfig
+    from nas_core.context import ComponentContext
     from nas_core.registry import Registry
-    from nas_core.run import Run
     from nas_core.search_result import SearchResult
+
+RUN_DEPRECATED = "use `context` (a ComponentContext: config, space, device, data, supernet, schedule, peers)"
+
+
+def _run_deprecated(hook: str) -> dict:
+    return {"warn_on_impl_args": deprecated_arguments(hook, since="1.1", run=RUN_DEPRECATED)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,7 +102,7 @@ if TYPE_CHECKING:
 
 @hookspec
 def nas_register_search_spaces(registry: Registry) -> None:
-    """Register search spaces: ``factory(ops, **options) -> nas_core.spaces.space.SearchSpace``.
+    """Register search spaces: ``factory(ops, **options) -> nas_core.api.SearchSpace``.
 
     ``ops`` maps every registered op name to its factory, so spaces can use plugins' ops.
     """
@@ -99,32 +119,32 @@ def nas_register_ops(registry: Registry) -> None:
 
 @hookspec
 def nas_register_datasets(registry: Registry) -> None:
-    """Register data sets: ``factory(**options) -> nas_core.data.DataSplits``."""
+    """Register data sets: ``factory(**options) -> nas_core.api.DataSplits``."""
 
 
 @hookspec
 def nas_register_samplers(registry: Registry) -> None:
-    """Register path samplers: ``factory(run, **options) -> components.base.Sampler``."""
+    """Register path samplers: ``factory(context, options) -> Sampler``."""
 
 
 @hookspec
 def nas_register_regularizers(registry: Registry) -> None:
-    """Register regularizers: ``factory(run, **options) -> components.base.Regularizer``."""
+    """Register regularizers: ``factory(context, options) -> Regularizer``."""
 
 
 @hookspec
 def nas_register_teachers(registry: Registry) -> None:
-    """Register teachers: ``factory(run, **options) -> components.base.Teacher``."""
+    """Register teachers: ``factory(context, options) -> Teacher``."""
 
 
 @hookspec
 def nas_register_evaluators(registry: Registry) -> None:
-    """Register evaluators: ``factory(run, **options) -> components.base.Evaluator``."""
+    """Register evaluators: ``factory(context, options) -> Evaluator``."""
 
 
 @hookspec
 def nas_register_searchers(registry: Registry) -> None:
-    """Register searchers: ``factory(run, **options) -> components.base.Searcher``."""
+    """Register searchers: ``factory(context, options) -> Searcher``."""
 
 
 @hookspec
@@ -132,7 +152,7 @@ def nas_register_config_sections(registry: Registry) -> None:
     """Register a top-level config section model under the plugin's section name.
 
     The section ``scarlet: {...}`` of a run config is validated by the model registered as
-    ``scarlet``; the validated model is available as ``run.config.section("scarlet")``.
+    ``scarlet``; the validated model is available as ``context.section("scarlet")``.
     """
 
 
@@ -146,10 +166,11 @@ def nas_configure(config: RunConfig) -> None:
     """Called once per command after the config (and every plugin section) validated."""
 
 
-@hookspec
-def nas_space_built(run: Run) -> None:
+@hookspec(**_run_deprecated("nas_space_built"))
+def nas_space_built(context: ComponentContext, run: Any) -> None:
     """Called after the search space and its supernet are built and components attached,
-    before any weights are loaded. ``run.space``, ``run.supernet`` and components are set."""
+    before any weights are loaded. ``context.space``, ``context.supernet`` and the
+    components (``context.peer``) are ready."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,13 +178,13 @@ def nas_space_built(run: Run) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@hookspec
-def nas_train_start(run: Run) -> None:
+@hookspec(**_run_deprecated("nas_train_start"))
+def nas_train_start(context: ComponentContext, run: Any) -> None:
     """Called once before the first training step (also after a resume)."""
 
 
-@hookspec
-def nas_batch_loaded(run: Run, batch: Batch) -> None:
+@hookspec(**_run_deprecated("nas_batch_loaded"))
+def nas_batch_loaded(context: ComponentContext, run: Any, batch: Batch) -> None:
     """Called for every training batch after it was moved to the device (before the sampler).
 
     For cross-cutting inspection (data checks, logging); must not modify the batch.
@@ -172,32 +193,35 @@ def nas_batch_loaded(run: Run, batch: Batch) -> None:
 
 @hookspec
 def nas_before_train_step(ctx: StepContext) -> None:
-    """Called before each optimiser step, after the sampler chose ``ctx.paths``."""
+    """Called once before each optimiser step (also with ``train.micro_batches`` > 1), after
+    the sampler chose ``ctx.paths``; ``ctx.batch`` is the step's whole batch."""
 
 
 @hookspec
 def nas_extra_loss(ctx: StepContext, index: int, output: PathOutput) -> torch.Tensor | None:
     """Collected: extra loss terms added to path ``index``'s loss before its backward pass.
 
-    Returns a scalar tensor or None. Every non-None result is summed into the loss.
+    Returns a scalar tensor or None. Every non-None result is summed into the loss. With
+    ``train.micro_batches`` > 1 it is called per path and slice; ``ctx.batch`` is the slice.
     """
 
 
 @hookspec
 def nas_after_train_step(ctx: StepContext, metrics: dict[str, float]) -> dict[str, float] | None:
-    """Collected: called after the optimiser step; may return extra scalar metrics to log.
+    """Collected: called once after each optimiser step with the context of the whole step;
+    may return extra scalar metrics to log.
 
     Returned dicts are merged into the step's metrics (names should be prefixed by the plugin).
     """
 
 
-@hookspec
-def nas_epoch_end(run: Run, epoch: int, metrics: dict[str, float]) -> dict[str, float] | None:
+@hookspec(**_run_deprecated("nas_epoch_end"))
+def nas_epoch_end(context: ComponentContext, run: Any, epoch: int, metrics: dict[str, float]) -> dict[str, float] | None:
     """Collected: called after each epoch; may return extra epoch metrics to log."""
 
 
-@hookspec
-def nas_train_end(run: Run) -> None:
+@hookspec(**_run_deprecated("nas_train_end"))
+def nas_train_end(context: ComponentContext, run: Any) -> None:
     """Called once after the last training step and the final checkpoint."""
 
 
@@ -206,8 +230,8 @@ def nas_train_end(run: Run) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@hookspec
-def nas_checkpoint_save(run: Run, state: dict[str, Any]) -> None:
+@hookspec(**_run_deprecated("nas_checkpoint_save"))
+def nas_checkpoint_save(context: ComponentContext, run: Any, state: dict[str, Any]) -> None:
     """Called while a checkpoint is assembled; add plugin state under ``state["plugins"][name]``.
 
     Values must be what ``torch.load(weights_only=True)`` can read (tensors, numbers, strings,
@@ -215,8 +239,8 @@ def nas_checkpoint_save(run: Run, state: dict[str, Any]) -> None:
     """
 
 
-@hookspec
-def nas_checkpoint_load(run: Run, state: dict[str, Any]) -> None:
+@hookspec(**_run_deprecated("nas_checkpoint_load"))
+def nas_checkpoint_load(context: ComponentContext, run: Any, state: dict[str, Any]) -> None:
     """Called after a checkpoint was read and the engine restored its own and components' state."""
 
 
@@ -225,11 +249,11 @@ def nas_checkpoint_load(run: Run, state: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@hookspec
-def nas_search_start(run: Run, searcher_name: str) -> None:
+@hookspec(**_run_deprecated("nas_search_start"))
+def nas_search_start(context: ComponentContext, run: Any, searcher_name: str) -> None:
     """Called before a searcher runs on a trained supernet."""
 
 
-@hookspec
-def nas_search_end(run: Run, result: SearchResult) -> None:
+@hookspec(**_run_deprecated("nas_search_end"))
+def nas_search_end(context: ComponentContext, run: Any, result: SearchResult) -> None:
     """Called after a search with its result (chosen architecture, history, Pareto front)."""

@@ -6,6 +6,15 @@ a plugin that fails to import is reported by name and skipped, unless the config
 implementations fail loudly (``pm.check_pending``). The built-in components are a plugin too
 and register through the same hooks.
 
+A plugin whose registration hooks fail is taken out completely: whatever it registered is
+removed from the registries and it is unregistered from the plugin manager, so none of its hooks
+fire. Two plugins registering the same name is a warning, not an error: the name is ambiguous
+only for a config that uses it, which then picks one as ``plugin:name``.
+
+A plugin module may declare ``NAS_PLUGIN_REQUIRES = ["other"]``: the plugins it needs. They are
+loaded with it (also when autoload is off), and a plugin whose requirement is disabled, missing
+or broken is not loaded, with a message naming both.
+
 Environment:
 - ``NAS_DISABLE_PLUGIN_AUTOLOAD=1``: load only the plugins the config enables.
 - ``NAS_PLUGINS=a,b``: autoload only these installed plugins (an allowlist).
@@ -23,7 +32,7 @@ from typing import Any
 import pluggy
 
 from nas_core import ENTRY_POINT_GROUP, PLUGIN_API_VERSION, PROJECT_NAME, __version__, hookspecs
-from nas_core.errors import NasError, PluginError
+from nas_core.errors import PluginError
 from nas_core.registry import Registries
 
 REGISTRATION_HOOKS = {
@@ -92,12 +101,15 @@ class PluginHost:
         self._autoload = autoload
         allow = os.environ.get("NAS_PLUGINS")
         self._allow = {p.strip() for p in allow.split(",") if p.strip()} if allow is not None else None
+        self._required_by: dict[str, str] = {}  # plugin -> a loaded plugin that needs it
 
         from nas_core import builtin
 
         self._register("builtin", builtin, PluginInfo("builtin", __version__, "nas-core"))
         self._discover()
         self._fill_registries()
+        self._check_requirements()  # after registration: a needed plugin may have failed there
+        self._warn_clashes()
 
     # ---------------------------------------------------------------- discovery
 
@@ -109,9 +121,14 @@ class PluginHost:
             if name not in eps and name != "builtin":
                 installed = ", ".join(sorted(eps)) or "none"
                 raise PluginError(f"plugin '{name}' is enabled in the config but not installed (installed plugins: {installed})")
-        for name, ep in sorted(eps.items()):
+        pending = sorted(eps)
+        while pending:
+            name = pending.pop(0)
+            if name in self.plugins:
+                continue
+            ep = eps[name]
             required = name in self._enable
-            if not required and (
+            if not (required or name in self._required_by) and (
                 name in self._disable or not self._autoload or (self._allow is not None and name not in self._allow)
             ):
                 continue
@@ -126,12 +143,19 @@ class PluginHost:
                 self.plugins[name] = info
                 if required:
                     raise
+                continue
             except Exception as exc:  # a broken plugin must not stop the others
                 info.error = f"{type(exc).__name__}: {exc}"
                 self.plugins[name] = info
                 if required:
                     raise PluginError(f"plugin '{name}' failed to load: {info.error}") from None
                 warnings.warn(f"plugin '{name}' failed to load and is skipped: {info.error}", stacklevel=2)
+                continue
+            # what it needs is loaded with it, even when autoload would skip it
+            for needed in requirements(module):
+                if needed in eps and needed not in self.plugins and needed not in self._disable:
+                    self._required_by.setdefault(needed, name)
+                    pending.insert(0, needed)
 
     def _register(self, name: str, module: ModuleType, info: PluginInfo) -> None:
         try:
@@ -143,29 +167,79 @@ class PluginHost:
         info.module = module
         self.plugins[name] = info
 
+    def _check_requirements(self) -> None:
+        """A plugin whose required plugins are not loaded is taken out (or stops the run when
+        the config needs it), naming what is missing and why."""
+        changed = True
+        while changed:  # taking one out may break another that needs it
+            changed = False
+            for name, info in list(self.plugins.items()):
+                if not info.loaded:
+                    continue
+                for needed in requirements(info.module):
+                    other = self.plugins.get(needed)
+                    if other is not None and other.loaded:
+                        continue
+                    if needed in self._disable:
+                        why = "disabled in the config (plugins.disable)"
+                    elif other is not None:
+                        why = f"not loaded ({other.error})"
+                    elif needed in installed_plugin_names():
+                        why = "not loaded"
+                    else:
+                        why = "not installed"
+                    self._take_out(name, f"needs plugin '{needed}', which is {why}")
+                    changed = True
+                    break
+
+    def _take_out(self, name: str, reason: str) -> None:
+        """Undo a plugin: its registry entries go, its hooks stop firing; an error if needed."""
+        info = self.plugins[name]
+        if name in self._enable or name == "builtin":
+            raise PluginError(f"plugin '{name}' {reason}")
+        self.registries.remove_plugin(name)
+        if info.module is not None and self.pm.is_registered(info.module):
+            self.pm.unregister(info.module)
+        info.error = reason
+        info.registered = {}
+        warnings.warn(f"plugin '{name}' is skipped: {reason}", stacklevel=3)
+
     def _fill_registries(self) -> None:
-        """Call each plugin's registration hooks one plugin at a time, so entries know their source."""
-        for name, info in self.plugins.items():
+        """Call each plugin's registration hooks one plugin at a time, so entries know their
+        plugin; a plugin whose registration raises is taken out with everything it registered."""
+        for name, info in list(self.plugins.items()):
             if not info.loaded:
                 continue
-            self.registries.set_source(f"plugin '{name}' ({info.distribution} {info.version})")
-            for hook_name, attr in REGISTRATION_HOOKS.items():
-                registry = getattr(self.registries, attr)
-                before = set(registry.list())
-                for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                    if impl.plugin is info.module:
-                        try:
-                            impl.function(registry=registry)
-                        except NasError:  # duplicates and the like are errors of the installation
-                            raise
-                        except Exception as exc:
-                            if name in self._enable or name == "builtin":
-                                raise PluginError(f"plugin '{name}': {hook_name} failed: {type(exc).__name__}: {exc}") from None
-                            info.error = f"registration failed: {type(exc).__name__}: {exc}"
-                            warnings.warn(f"plugin '{name}' failed to register and is skipped: {info.error}", stacklevel=2)
-                added = sorted(set(registry.list()) - before)
+            api = _api_tuple(getattr(info.module, "NAS_PLUGIN_API", "")) if hasattr(info.module, "NAS_PLUGIN_API") else None
+            self.registries.set_source(f"plugin '{name}' ({info.distribution} {info.version})", name, api)
+            try:
+                for hook_name, attr in REGISTRATION_HOOKS.items():
+                    registry = getattr(self.registries, attr)
+                    for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                        if impl.plugin is info.module:
+                            try:
+                                impl.function(registry=registry)
+                            except Exception as exc:
+                                raise _RegistrationFailed(f"{hook_name} failed: {type(exc).__name__}: {' '.join(str(exc).split())}") from exc
+            except _RegistrationFailed as failure:
+                if name in self._enable or name == "builtin":
+                    raise PluginError(f"plugin '{name}': {failure}") from None
+                self._take_out(name, f"failed to register ({failure})")
+                continue
+            for attr, registry in self.registries.all().items():
+                added = registry.of_plugin(name)
                 if added:
                     info.registered[attr] = added
+
+    def _warn_clashes(self) -> None:
+        for registry in self.registries.all().values():
+            for name, entries in registry.clashes().items():
+                sources = " and ".join(e.source for e in entries)
+                choices = ", ".join(f"'{e.qualified}'" for e in entries)
+                warnings.warn(
+                    f"{registry.kind} '{name}' is registered by {sources}; a config that uses it must say which: {choices}",
+                    stacklevel=3,
+                )
 
     # ---------------------------------------------------------------- queries
 
@@ -178,13 +252,23 @@ class PluginHost:
 
     def hooks_of(self, name: str) -> list[str]:
         info = self.plugins.get(name)
-        if info is None or info.module is None:
+        if info is None or info.module is None or not self.pm.is_registered(info.module):
             return []
         return sorted(hc.name for hc in (self.pm.get_hookcallers(info.module) or []))
 
     @property
     def hook(self) -> Any:
         return self.pm.hook
+
+
+class _RegistrationFailed(Exception):
+    """A registration hook of one plugin raised (the message says which and why)."""
+
+
+def requirements(module: ModuleType | Any) -> list[str]:
+    """The plugins a plugin module declares it needs (``NAS_PLUGIN_REQUIRES``)."""
+    declared = getattr(module, "NAS_PLUGIN_REQUIRES", ())
+    return [declared] if isinstance(declared, str) else [str(n) for n in declared]
 
 
 def installed_plugin_names() -> list[str]:

@@ -1,7 +1,11 @@
 """Named registries for everything a config can pick: spaces, ops, data sets, components.
 
-A registry explains itself: registering a name twice is an error naming where the first one
-came from, and looking up an unknown name lists what exists with the closest match.
+A registry explains itself: looking up an unknown name lists what exists with the closest
+match; a name two plugins both registered is ambiguous only where it is used, and the message
+names both plugins and the qualified names (``plugin:name``) that pick one of them.
+
+Every entry belongs to the plugin that registered it, so a plugin whose registration fails can
+be taken out again completely (:meth:`Registry.remove_plugin`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from nas_core.errors import NasError
 
 T = TypeVar("T")
 
+QUALIFIER = ":"
+"""Separates a plugin's name from a component's name in a qualified name: ``cream:cream``."""
+
 
 class RegistryError(NasError):
-    """A duplicate or unknown registry name."""
+    """A duplicate, ambiguous or unknown registry name."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,14 @@ class Entry(Generic[T]):
     options: type[BaseModel] | None
     source: str
     doc: str
+    plugin: str = ""
+    """The name of the plugin that registered it (the left part of its qualified name)."""
+    api: tuple[int, int] | None = None
+    """The plugin API version the registering plugin declared (None: not declared)."""
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.plugin}{QUALIFIER}{self.name}" if self.plugin else self.name
 
 
 @dataclass
@@ -38,24 +53,34 @@ class Registry(Generic[T]):
     """A mapping from names to buildable objects of one kind (``kind`` is used in messages).
 
     ``options`` is a pydantic model (inherit :class:`nas_core.config.Section`) that validates
-    the keys a config gives next to ``name``; the registered object is called with the
-    validated options as keyword arguments (plus whatever context the caller passes).
+    the keys a config gives next to ``name``. Components are built by
+    :func:`nas_core.context.build_component` as ``factory(context, options)``;
+    spaces, ops and data sets by :meth:`build` as ``factory(**context, **options)``.
     """
 
     kind: str
-    _entries: dict[str, Entry[T]] = field(default_factory=dict)
+    _entries: dict[str, list[Entry[T]]] = field(default_factory=dict)
     current_source: str = "<unknown>"
+    current_plugin: str = ""
+    current_api: tuple[int, int] | None = None
 
     def register(
         self, name: str, obj: T, *, options: type[BaseModel] | None = None, source: str | None = None
     ) -> T:
-        """Register ``obj`` under ``name``; a second registration of the same name is an error."""
+        """Register ``obj`` under ``name`` for the plugin whose registration hooks are running.
+
+        The same plugin registering a name twice is an error; two plugins registering the same
+        name is allowed (each is reachable as ``plugin:name``; the bare name is then ambiguous).
+        """
+        if not name or QUALIFIER in name:
+            raise RegistryError(f"{self.kind} name {name!r} is not allowed (non-empty, without '{QUALIFIER}')")
         source = source or self.current_source
-        if name in self._entries:
-            first = self._entries[name].source
-            raise RegistryError(f"{self.kind} '{name}' registered twice: first by {first}, again by {source}")
+        same = self._entries.setdefault(name, [])
+        for entry in same:
+            if entry.plugin == self.current_plugin:
+                raise RegistryError(f"{self.kind} '{name}' registered twice: first by {entry.source}, again by {source}")
         doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
-        self._entries[name] = Entry(name, obj, options, source, doc[0] if doc else "")
+        same.append(Entry(name, obj, options, source, doc[0] if doc else "", self.current_plugin, self.current_api))
         return obj
 
     def decorator(self, name: str, *, options: type[BaseModel] | None = None) -> Callable[[T], T]:
@@ -63,36 +88,83 @@ class Registry(Generic[T]):
         return lambda obj: self.register(name, obj, options=options)
 
     def entry(self, name: str) -> Entry[T]:
-        """The entry for ``name``; unknown names raise with the closest match and the full list."""
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise RegistryError(self._unknown_message(name)) from None
+        """The entry for ``name`` or ``plugin:name``; unknown and ambiguous names raise a
+        :class:`RegistryError` that says what exists."""
+        plugin, sep, bare = name.rpartition(QUALIFIER)
+        candidates = self._entries.get(bare if sep else name, [])
+        if sep:
+            candidates = [e for e in candidates if e.plugin == plugin]
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise RegistryError(self._unknown_message(name))
+        choices = " or ".join(f"'{e.qualified}'" for e in candidates)
+        origins = " and ".join(e.source for e in candidates)
+        raise RegistryError(f"{self.kind} '{name}' is ambiguous: registered by {origins}; write {choices}")
 
     def get(self, name: str) -> T:
         return self.entry(name).obj
 
     def build(self, name: str, options: BaseModel | dict[str, Any] | None = None, **context: Any) -> Any:
-        """Call the registered factory with validated options and the caller's context."""
+        """Call a keyword factory (space, op, data set) with validated options and the caller's context."""
         entry = self.entry(name)
         values = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
         return entry.obj(**context, **values)
 
     def list(self, pattern: str = "*") -> list[str]:
-        """Sorted names matching a shell-style wildcard pattern (``fair*``, ``*nas*``)."""
-        return sorted(name for name in self._entries if fnmatch.fnmatchcase(name, pattern))
+        """Sorted names matching a shell-style wildcard (``fair*``); a name registered by more
+        than one plugin is listed once per plugin, qualified (``builtin:uniform``)."""
+        return sorted(name for name in self.names() if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(name.rpartition(QUALIFIER)[2], pattern))
+
+    def names(self) -> list[str]:
+        """Every name a config can use without ambiguity."""
+        out = []
+        for name, entries in self._entries.items():
+            out += [name] if len(entries) == 1 else [e.qualified for e in entries]
+        return out
+
+    def objects(self) -> dict[str, T]:
+        """``{name: object}`` for every unambiguous name and every qualified name."""
+        out: dict[str, T] = {}
+        for name, entries in self._entries.items():
+            if len(entries) == 1:
+                out[name] = entries[0].obj
+            for e in entries:
+                out[e.qualified] = e.obj
+        return out
+
+    def clashes(self) -> dict[str, list[Entry[T]]]:
+        """Names registered by more than one plugin, with their entries."""
+        return {name: list(entries) for name, entries in self._entries.items() if len(entries) > 1}
+
+    def of_plugin(self, plugin: str) -> list[str]:
+        """The names one plugin registered here."""
+        return sorted(e.name for entries in self._entries.values() for e in entries if e.plugin == plugin)
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget everything ``plugin`` registered here (its registration failed)."""
+        for name in list(self._entries):
+            self._entries[name] = [e for e in self._entries[name] if e.plugin != plugin]
+            if not self._entries[name]:
+                del self._entries[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        if not isinstance(name, str):
+            return False
+        try:
+            self.entry(name)
+        except RegistryError:
+            return False
+        return True
 
     def __iter__(self) -> Iterator[Entry[T]]:
-        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+        return iter(sorted((e for entries in self._entries.values() for e in entries), key=lambda e: (e.name, e.plugin)))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return sum(len(entries) for entries in self._entries.values())
 
     def _unknown_message(self, name: str) -> str:
-        names = sorted(self._entries)
+        names = sorted(self.names())
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         available = ", ".join(names) if names else "none registered"
@@ -116,7 +188,13 @@ class Registries:
     def all(self) -> dict[str, Registry]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def set_source(self, source: str) -> None:
-        """Name the plugin whose registration hooks are about to run (for duplicate messages)."""
+    def set_source(self, source: str, plugin: str = "", api: tuple[int, int] | None = None) -> None:
+        """Name the plugin whose registration hooks are about to run (entries belong to it)."""
         for registry in self.all().values():
             registry.current_source = source
+            registry.current_plugin = plugin
+            registry.current_api = api
+
+    def remove_plugin(self, plugin: str) -> None:
+        for registry in self.all().values():
+            registry.remove_plugin(plugin)

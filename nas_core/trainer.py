@@ -6,32 +6,32 @@ paths, let the teacher prepare targets, then for every path run forward, build t
 accumulate -- and make ONE optimiser step. Parameters a step did not use have no gradient, so
 SGD's momentum and weight decay leave them alone.
 
-Checkpoints hold the supernet, optimiser, scheduler, data position, every RNG and every
-component's state, so ``--resume`` continues exactly as if the run had not stopped.
+Checkpoints (format in :mod:`nas_core.checkpoint`) hold the supernet, optimiser, scheduler,
+data position, every RNG and every component's state, so ``--resume`` continues exactly as if
+the run had not stopped. The step counts and learning rates come from the run's
+:class:`~nas_core.schedule.Schedule`, the same object components see as ``context.schedule``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nas_core import distributed
-from nas_core.checkpoint import load_checkpoint, python_rng_state, save_atomic, set_python_rng_state
+from nas_core.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_NAME, rng_state, save_atomic, set_rng_state
 from nas_core.components.base import Batch, PathOutput, StepContext
 from nas_core.config import TrainConfig
 from nas_core.data.arrays import BatchIterator, Normalizer
 from nas_core.errors import CheckpointError, NasError
+from nas_core.restore import read_for_run, restore_supernet_and_components
 from nas_core.run import Run
-
-CHECKPOINT_FORMAT = "nas_core.checkpoint/1"
-CHECKPOINT_NAME = "checkpoint.pt"
+from nas_core.schedule import Schedule
 
 
 def build_optimizer(cfg: TrainConfig, modules: list[torch.nn.Module]) -> torch.optim.Optimizer:
@@ -50,23 +50,12 @@ def build_optimizer(cfg: TrainConfig, modules: list[torch.nn.Module]) -> torch.o
     return torch.optim.SGD(groups, lr=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov and opt.momentum > 0, weight_decay=opt.weight_decay)
 
 
-def build_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Per-step schedule: linear warm-up, then cosine / linear decay to ``min_lr`` or constant."""
-    sched, base = cfg.scheduler, cfg.optimizer.lr
-    floor = sched.min_lr / base
+def build_scheduler(schedule: Schedule, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step schedule: the base learning rate times :meth:`Schedule.factor` of the step.
 
-    def factor(step: int) -> float:
-        if step < sched.warmup_steps:
-            return (step + 1) / sched.warmup_steps
-        progress = (step - sched.warmup_steps) / max(1, total_steps - sched.warmup_steps)
-        progress = min(1.0, progress)
-        if sched.name == "cosine":
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-        if sched.name == "linear":
-            return floor + (1 - floor) * (1 - progress)
-        return 1.0
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    A plain function, not the bound method: ``LambdaLR`` saves nothing of a function in its
+    state dict (checkpoints stay as they were)."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule.factor(step))
 
 
 def split_batch(batch: Batch, parts: int) -> list[Batch]:
@@ -87,43 +76,24 @@ def split_batch(batch: Batch, parts: int) -> list[Batch]:
     return [Batch(cut(batch.inputs, i), cut(batch.labels, i), cut(batch.raw, i)) for i in range(parts)]
 
 
-def rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": python_rng_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    set_python_rng_state(state["python"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 class Trainer:
     """Trains ``run.supernet`` with the run's components. ``fit(resume=...)`` is the entry point."""
 
     def __init__(self, run: Run):
+        run.check()  # combinations that cannot work fail before the data is read
         self.run = run
         self.cfg = run.config.train
         data = run.data
         self.loader = BatchIterator(data.train, self.cfg.batch_size, seed=run.config.seed, augment=data.augment)
-        self.steps_per_epoch = len(self.loader)
-        self.total_steps = self.cfg.max_steps or max(1, math.ceil(self.cfg.epochs * self.steps_per_epoch))
+        self.schedule = run.context.schedule
+        self.steps_per_epoch = self.schedule.steps_per_epoch
+        self.total_steps = self.schedule.total_steps
         self.normalize = Normalizer(data.mean, data.std, run.device)
         self.supernet = run.supernet
         self.components = run.components()
         extra = [m for c in self.components.values() for m in c.trainable_modules()]
         self.optimizer = build_optimizer(self.cfg, [self.supernet, *extra])
-        self.scheduler = build_scheduler(self.cfg, self.optimizer, self.total_steps)
+        self.scheduler = build_scheduler(self.schedule, self.optimizer)
         self.step = 0
         self.checkpoint_path = run.run_dir / CHECKPOINT_NAME
         self.metrics_path = run.run_dir / "metrics.jsonl"
@@ -149,7 +119,7 @@ class Trainer:
             },
             "plugins": {},
         }
-        self.run.hooks.checkpoint_save(self.run, state)
+        self.run.hooks.checkpoint_save(state)
         return state
 
     def save(self) -> Path | None:
@@ -158,7 +128,7 @@ class Trainer:
         return save_atomic(self.state_dict(), self.checkpoint_path)
 
     def load(self, path: Path) -> None:
-        state = read_supernet_checkpoint(self.run, path)
+        state = read_for_run(self.run, path)
         restore_supernet_and_components(self.run, state, path)
         try:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -168,7 +138,7 @@ class Trainer:
         self.loader.load_state_dict(state["loader"])
         set_rng_state(state["rng"])
         self.step = int(state["step"])
-        self.run.hooks.checkpoint_load(self.run, state)
+        self.run.hooks.checkpoint_load(state)
 
     # ------------------------------------------------------------------ logging
 
@@ -210,26 +180,31 @@ class Trainer:
         batch = Batch(self.normalize(images), labels, raw=images)
         for regularizer in run.regularizers:
             batch = regularizer.prepare_batch(batch)
-        run.hooks.batch_loaded(run, batch)
+        run.hooks.batch_loaded(batch)
         return batch
 
     def train_step(self) -> dict[str, float]:
+        """One optimiser step: the lifecycle hooks fire once per step, also when the step is
+        computed in ``train.micro_batches`` slices (gradient accumulation)."""
         run, cfg = self.run, self.cfg
-        epoch = self.step // self.steps_per_epoch
+        slices = cfg.micro_batches
+        if slices > 1 and run.teacher is not None:
+            raise NasError("train.micro_batches > 1 cannot be combined with a teacher (it prepares targets per whole batch)")
         full_batch = self._local_batch()
         paths = run.sampler.sample(self.step)
         distributed.check_same(paths, f"the sampled paths of step {self.step}")
         self.supernet.train()
         self.optimizer.zero_grad(set_to_none=True)
-        slices = split_batch(full_batch, cfg.micro_batches)
-        if len(slices) > 1 and run.teacher is not None:
-            raise NasError("train.micro_batches > 1 cannot be combined with a teacher (it prepares targets per whole batch)")
+        ctx = StepContext(
+            run.context, self.step, self.schedule.epoch_of(self.step), full_batch, paths, self.supernet,
+            lr=self.optimizer.param_groups[0]["lr"], _run=run,
+        )
+        run.hooks.before_train_step(ctx)
+        if run.teacher is not None:
+            run.teacher.prepare(ctx)
         losses, correct, seen, outputs = [], 0, 0, []
-        for batch in slices:
-            ctx = StepContext(run, self.step, epoch, batch, paths, self.supernet)
-            run.hooks.before_train_step(ctx)
-            if run.teacher is not None:
-                run.teacher.prepare(ctx)
+        for part, batch in enumerate(split_batch(full_batch, slices)):
+            part_ctx = ctx if slices == 1 else dataclasses.replace(ctx, batch=batch, micro_batch=part)
             for index, path in enumerate(paths):
                 features = self.supernet.forward_features(batch.student_input(index), path)
                 output = PathOutput(features, self.supernet.classifier(features))
@@ -239,14 +214,14 @@ class Trainer:
                     correct += int((output.logits.argmax(1) == batch.labels).sum())
                     seen += batch.size
                 for regularizer in run.regularizers:
-                    loss = regularizer.path_loss(ctx, index, output, loss)
-                for extra in run.hooks.extra_loss(ctx, index, output):
+                    loss = regularizer.path_loss(part_ctx, index, output, loss)
+                for extra in run.hooks.extra_loss(part_ctx, index, output):
                     loss = extra if loss is None else loss + extra
                 if loss is None:
                     raise NasError("train.label_loss is 'none' and no regularizer or plugin provides a loss")
                 if not torch.isfinite(loss):
                     raise NasError(f"training diverged: loss is {loss.item()} at step {self.step} (lower train.optimizer.lr?)")
-                (loss / len(slices)).backward()
+                (loss / slices).backward()
                 losses.append(float(loss.detach()))
                 outputs.append(PathOutput(output.features.detach(), output.logits.detach()))
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -279,7 +254,7 @@ class Trainer:
             run.run_dir.mkdir(parents=True, exist_ok=True)
             run.write_metadata("train")
         self._open_tensorboard()
-        run.hooks.train_start(run)
+        run.hooks.train_start()
         window: list[dict[str, float]] = []
         last: dict[str, float] = {}
         with Progress(
@@ -299,7 +274,7 @@ class Trainer:
                     window = []
                 if epoch_done:
                     epoch = self.step // self.steps_per_epoch - 1
-                    extra = run.hooks.epoch_end(run, epoch, last)
+                    extra = run.hooks.epoch_end(epoch, last)
                     if extra:
                         self._log({"step": self.step, "epoch": self.step / self.steps_per_epoch, **extra})
                 every = self.cfg.checkpoint_every_steps
@@ -309,42 +284,7 @@ class Trainer:
         if distributed.is_distributed():
             distributed.check_same(distributed.fingerprint(self.supernet), "the supernet weights after training")
         distributed.barrier()
-        run.hooks.train_end(run)
+        run.hooks.train_end()
         if self._tb is not None:
             self._tb.close()
         return last
-
-
-def read_supernet_checkpoint(run: Run, path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint safely and check that it is a supernet checkpoint of the run's space."""
-    path = Path(path)
-    state = load_checkpoint(path, map_location=run.device)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a supernet checkpoint of this engine (format {state.get('format')!r})")
-    if state.get("space") != run.config.space.name:
-        raise CheckpointError(f"{path}: checkpoint is for space '{state.get('space')}', the config says '{run.config.space.name}'")
-    return state
-
-
-def restore_supernet_and_components(run: Run, state: dict[str, Any], path: str | Path) -> None:
-    """Load supernet weights and every component's state (and modules) from a checkpoint dict."""
-    try:
-        run.supernet.load_state_dict(state["supernet"])
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: weights do not fit this config's supernet ({first[:200]}); same space options?") from None
-    for slot, component in run.components().items():
-        try:
-            component.load_state_dict(state.get("components", {}).get(slot, {}))
-            for module, module_state in zip(component.trainable_modules(), state.get("component_modules", {}).get(slot, [])):
-                module.load_state_dict(module_state)
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"{path}: state of component '{slot}' does not fit ({str(exc).splitlines()[0][:200]})") from None
-
-
-def load_supernet_weights(run: Run, path: str | Path) -> dict[str, Any]:
-    """Load a trained supernet (and component state) from a checkpoint for search/export/rank."""
-    state = read_supernet_checkpoint(run, path)
-    restore_supernet_and_components(run, state, path)
-    run.hooks.checkpoint_load(run, state)
-    return state

@@ -116,3 +116,118 @@ def test_metadata_records_plugins_and_versions(trained_tiny):
     assert meta["torch"] == torch.__version__
     assert any(p["name"] == "builtin" and p["version"] for p in meta["plugins"])
     assert meta["config"]["space"]["width"] == 0.25
+
+
+# ------------------------------------------------------------------------------------------
+# nas config check: every impossible combination fails there, in one line, before training
+# ------------------------------------------------------------------------------------------
+
+IMPOSSIBLE = {
+    "cream-teacher-with-label-free-pinas": (
+        "plugins: {enable: [cream, pinas]}\ntrain: {label_loss: none}\nsampler: {name: cross-path}\n"
+        "teacher: {name: cream}\nregularizers: [{name: cross-path-infonce}]\n",
+        "regularizer 'cross-path-infonce' needs train.label_loss: none, teacher 'cream' needs train.label_loss: ce; they cannot be combined",
+    ),
+    "les-twice": (
+        "plugins: {enable: [scarlet]}\nregularizers: [{name: les}, {name: les}]\n",
+        "regularizers.0 and regularizers.1 are both regularizer 'les', which can be used once per run",
+    ),
+    "board-searcher-without-its-teacher": (
+        "plugins: {enable: [cream]}\nsearch: {searcher: {name: cream-board}}\n",
+        "searcher 'cream-board' needs teacher 'cream' (the board lives in its checkpoint state); the config's teacher is none",
+    ),
+    "distillation-from-another-teacher": (
+        "plugins: {enable: [cream, pinas]}\nteacher: {name: mean-teacher}\nregularizers: [{name: cream}]\n",
+        "regularizer 'cream' needs teacher 'cream' to supply its targets; the config's teacher is 'mean-teacher'",
+    ),
+    "teacher-with-micro-batches": (
+        "plugins: {enable: [cream]}\ntrain: {micro_batches: 2}\nteacher: {name: cream}\nregularizers: [{name: cream}]\n",
+        "teacher 'cream' needs train.micro_batches: 1 (the config has 2)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IMPOSSIBLE))
+def test_config_check_refuses_combinations_that_cannot_work_in_one_line(tmp_path, case):
+    text, message = IMPOSSIBLE[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(f"run_dir: {tmp_path / 'run'}\n{text}")
+    assert_one_line_error(nas("config", "check", str(path)), f"{path}: {message}")
+
+
+def test_training_an_impossible_combination_stops_before_the_first_step(tmp_path):
+    text, message = IMPOSSIBLE["cream-teacher-with-label-free-pinas"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"run_dir: {tmp_path / 'run'}\n{text}")
+    assert_one_line_error(nas("train", str(path), "data.train_subset=500"), message)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists() and not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_every_validation_error_is_shown_one_line_each(tmp_path):
+    engine_keys = tmp_path / "engine.yaml"
+    engine_keys.write_text("seed: many\ntrain: {batch_size: big, optimizer: {lrr: 1}}\n")
+    proc = nas("config", "check", str(engine_keys))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {engine_keys}: seed: Input should be a valid integer, unable to parse string as an integer",
+        f"error: {engine_keys}: train.batch_size: Input should be a valid integer, unable to parse string as an integer",
+        f"error: {engine_keys}: train.optimizer.lrr: unknown key",
+    ]
+    debug = nas("--debug", "config", "check", str(engine_keys))  # the traceback, and still all three
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-3:] == [
+        f"nas_core.errors.ConfigError: {engine_keys}: seed: Input should be a valid integer, unable to parse string as an integer",
+        f"{engine_keys}: train.batch_size: Input should be a valid integer, unable to parse string as an integer",
+        f"{engine_keys}: train.optimizer.lrr: unknown key",
+    ]
+    plugin_keys = tmp_path / "plugin.yaml"
+    plugin_keys.write_text("sampler: {name: fairnas, paths: 3}\nevaluator: {name: accuracy, split: train}\nregularizers: [{name: nothing}]\n")
+    lines = nas("config", "check", str(plugin_keys)).stderr.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"error: {plugin_keys}: ") for line in lines)
+    assert "sampler.paths: unknown key" in lines[0] and "regularizers.0.name: unknown regularizer 'nothing'" in lines[1]
+    assert "evaluator.split: String should match pattern" in lines[2]
+
+
+def test_list_shows_one_components_options_with_types_defaults_and_descriptions():
+    proc = nas("list", "sampler", "fairnas", check=True, env={"COLUMNS": "200"})
+    assert "FairNAS strict fairness" in proc.stdout and "builtin:fairnas" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines() if "paths_per_step" in line)
+    assert "int | None" in row and "None" in row and "the largest number of choices of a layer" in row
+    row = next(line for line in nas("list", "searchers", "nsga2", check=True, env={"COLUMNS": "200"}).stdout.splitlines() if "objectives" in line)
+    assert "list[str]" in row and "['score', 'macs', 'params']" in row
+
+
+# ------------------------------------------------------------------------------------------
+# Subcommands contributed by installed packages
+# ------------------------------------------------------------------------------------------
+
+
+class _EntryPoint:
+    def __init__(self, name, obj=None, error=None):
+        self.name, self.value, self.dist, self._obj, self._error = name, f"fake:{name}", None, obj, error
+
+    def load(self):
+        if self._error:
+            raise self._error
+        return self._obj
+
+
+def test_packages_contribute_subcommands_and_a_broken_one_is_skipped(monkeypatch, capsys):
+    from nas_core import Command, cli
+
+    seen = []
+    hello = Command(help="say hello", add_arguments=lambda p: p.add_argument("--name", default="world"), run=lambda args: seen.append(args.name))
+    broken = _EntryPoint("broken", error=ImportError("no module named 'x'"))
+    monkeypatch.setattr(cli.md, "entry_points", lambda group: [_EntryPoint("hello", hello), broken] if group == "nas_core.commands" else [])
+    with pytest.warns(UserWarning, match="command 'broken' from fake:broken failed to load and is skipped: ImportError"):
+        assert cli.main(["hello", "--name", "nas"]) == 0
+    assert seen == ["nas"]
+    monkeypatch.setattr(cli.md, "entry_points", lambda group: [])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["finetune", "x", "--task", "retinanet-coco"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: nas finetune is contributed by the OpenMMLab bridge (package nas-downstream in downstream/), "
+        "which bash scripts/setup.sh installs with OpenMMLab; it is not installed\n"
+    )

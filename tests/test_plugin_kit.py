@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import inspect
 import json
 import os
 import re
@@ -119,6 +120,7 @@ def test_following_only_the_guide_gives_an_installed_tested_enabled_plugin(guide
     assert "2 passed" in outputs["pytest nas-hello/tests"].stdout
     # the short run used the plugin: recorded in metadata, config and every logged step
     run_dir = folder / "runs" / "hello"
+    assert {p.name for p in run_dir.glob("metadata-*.json")} == {f"metadata-{c}.json" for c in ("run", "train", "search", "export")}
     metadata = json.loads((run_dir / "metadata-train.json").read_text())
     hello = [p for p in metadata["plugins"] if p["name"] == "hello"]
     assert hello and hello[0]["loaded"] and hello[0]["version"] == "0.1.0" and hello[0]["distribution"] == "nas-hello"
@@ -236,6 +238,10 @@ def test_stand_ins_are_tiny_and_learnable(nas_kit, tiny_supernet):
     assert tiny_supernet(torch.zeros(2, 3, 8, 8), (1, 2, 0)).shape == (2, 4)
     result = nas_kit.train({"train": {"max_steps": 48, "log_every_steps": 16, "optimizer": {"lr": 0.1}}})
     accuracies = [line["train_acc"] for line in result.metrics]
+    # Margin: the final accuracy was 90.2-97.7% over seeds 0-4 (92.6% at seed 0, the test's) and
+    # identical with ATEN_CPU_CAPABILITY=avx512, avx2 and default; 70 is 20 points, ~7 standard
+    # deviations of that spread, below the lowest (chance is 25%).
+    print(f"[margin] tiny supernet final training accuracy: observed {accuracies[-1]:.4g}, bound 70")
     assert accuracies[-1] > 70 > 25, f"the tiny supernet did not learn the synthetic classes: {accuracies}"
 
 
@@ -291,7 +297,7 @@ def _site(folder: Path, plugins: dict[str, str]) -> Path:
 
 @pytest.mark.parametrize(
     ("declared", "accepted"),
-    [("1", True), ("1.0", True), ("2", False), ("1.1", False), ("0.9", False), ("banana", False)],
+    [("1", True), ("1.0", True), ("1.1", True), ("2", False), ("1.2", False), ("0.9", False), ("banana", False)],
 )
 def test_plugin_api_version_is_checked(tmp_path, monkeypatch, declared, accepted):
     from nas_core.plugins import PluginHost
@@ -380,11 +386,77 @@ def test_deprecated_hook_arguments_warn_at_the_plugins_own_line(tmp_path):
     assert deprecated_arguments("nas_x", since="3.2", a="b")["a"].args[0].endswith("goes away in plugin API 4; b")
 
 
-def test_the_engine_has_no_deprecated_arguments_yet():
-    """When one is added, this test and docs/hooks.md must change with it."""
+def test_lifecycle_hooks_deprecate_run_in_favour_of_context():
+    """Plugin API 1.1: every lifecycle hook that took ``run`` also takes ``context``; ``run``
+    is deprecated (and the only deprecated argument). docs/hooks.md lists it."""
+    deprecated = {}
     for name in lifecycle_hook_names():
         options = getattr(getattr(hookspecs, name), "nas_core_spec")
-        assert not options.get("warn_on_impl_args"), name
+        deprecated[name] = sorted(options.get("warn_on_impl_args") or {})
+        params = inspect.signature(getattr(hookspecs, name)).parameters
+        assert ("run" in params) == ("context" in params) == (deprecated[name] == ["run"]), name
+    assert sum(1 for v in deprecated.values() if v) == 9
+    assert PLUGIN_API_VERSION == "1.1"
+
+
+LEGACY_PLUGIN = '''
+from nas_core import hookimpl
+
+NAS_PLUGIN_API = "1"
+SEEN = []
+
+
+class EveryOther:
+    """A sampler written for plugin API 1.0: factory(run, **options), reads run.space."""
+
+    def __init__(self, run, period=2):
+        self.space, self.period, self.last = run.space, period, None
+
+    def sample(self, step):
+        if self.last is None or step % self.period == 0:
+            self.last = [tuple(step % n for n in self.space.num_choices)]
+        return self.last
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+    def trainable_modules(self):
+        return []
+
+
+@hookimpl
+def nas_register_samplers(registry):
+    registry.register("every-other", EveryOther)
+
+
+@hookimpl
+def nas_train_start(run):
+    SEEN.append(("train_start", run.space.name))
+
+
+@hookimpl
+def nas_after_train_step(ctx):
+    SEEN.append(("step", ctx.run.space.name))
+'''
+
+
+def test_a_plugin_written_for_api_1_0_still_runs_with_deprecation_warnings(nas_kit, tmp_path):
+    with pytest.warns(NasPluginDeprecationWarning, match="nas_train_start: argument 'run' is deprecated since plugin API 1.1"):
+        legacy = _module(tmp_path, "legacy_plugin", LEGACY_PLUGIN)
+        run, recorder = nas_kit.open({"sampler": {"name": "every-other"}, "train": {"max_steps": 2}}, plugins=[legacy])
+    from nas_core import commands
+
+    with pytest.warns(NasPluginDeprecationWarning) as record:
+        commands.train(run)
+    messages = {str(w.message) for w in record}
+    assert any("component 'every-other' is built the plugin API 1.0 way" in m for m in messages), messages
+    assert any(m.startswith("StepContext.run is deprecated since plugin API 1.1") for m in messages), messages
+    assert legacy.SEEN == [("train_start", "tiny"), ("step", "tiny"), ("step", "tiny")]
+    assert [c["ctx"].paths for c in recorder.of("nas_before_train_step")] == [[(0, 0, 0)], [(0, 0, 0)]]
+    assert_lifecycle_order(recorder)
 
 
 # ------------------------------------------------------------------------------------------
@@ -437,11 +509,11 @@ def test_plugins_hooks_shows_which_plugin_implements_which_hook(tmp_path):
                 NAS_PLUGIN_API = "1"
 
                 @hookimpl
-                def nas_train_start(run):
+                def nas_train_start(context):
                     pass
 
                 @hookimpl
-                def nas_search_end(run, result):
+                def nas_search_end(context, result):
                     pass
                 """
             ),

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from nas_core import __version__
 from nas_test_helpers import REPO, nas, tiny_overrides
 
 GOOD = '''
-from pydantic import Field
-from nas_core import hookimpl
-from nas_core.components.samplers import UniformSampler
-from nas_core.config import Section
+import random
 
-NAS_PLUGIN_API = "1"
+from pydantic import Field
+from nas_core.api import Sampler, Section, hookimpl
+
+NAS_PLUGIN_API = "1.1"
 
 
 class ThrowawayOptions(Section):
@@ -28,17 +29,18 @@ class RepeatOptions(Section):
     repeat: int = Field(2, gt=0)
 
 
-class RepeatSampler(UniformSampler):
+class RepeatSampler(Sampler):
     """Uniform paths, each used for ``repeat`` consecutive steps."""
 
-    def __init__(self, run, repeat=2):
-        super().__init__(run)
-        self.repeat = repeat
+    def __init__(self, context, options):
+        self.space = context.space
+        self.rng = random.Random(context.seed)
+        self.repeat = options.repeat
         self.last = None
 
     def sample(self, step):
         if self.last is None or step % self.repeat == 0:
-            self.last = super().sample(step)
+            self.last = [self.space.sample(self.rng)]
         return self.last
 
 
@@ -52,8 +54,36 @@ def nas_register_config_sections(registry):
     registry.register("throwaway", ThrowawayOptions)
 '''
 
+FUSION = '''
+from pydantic import Field
+from nas_core.api import ComponentConfig, Evaluator, Section, hookimpl
+
+NAS_PLUGIN_API = "1.1"
+NAS_PLUGIN_REQUIRES = ["zero_cost"]
+
+
+class FusionOptions(Section):
+    members: list[ComponentConfig] = Field(default_factory=list)
+
+
+class Fusion(Evaluator):
+    """Sums the scores of member evaluators (zero-cost proxies)."""
+
+    def __init__(self, context, options):
+        self.members = [context.build("evaluator", m, where=f"evaluator.members.{i}") for i, m in enumerate(options.members)]
+
+    def evaluate(self, supernet, archs):
+        return [sum(column) for column in zip(*(m.evaluate(supernet, archs) for m in self.members))]
+
+
+@hookimpl
+def nas_register_evaluators(registry):
+    registry.register("fusion", Fusion, options=FusionOptions)
+'''
+
 PLUGINS = {
     "throwaway_good": GOOD,
+    "throwaway_fusion": FUSION,
     "throwaway_broken": "import no_such_module_anywhere\n",
     "throwaway_typo": "from nas_core import hookimpl\n\n@hookimpl\ndef nas_register_sampler(registry):\n    pass\n",
     "throwaway_dup": "from nas_core import hookimpl\n\n@hookimpl\ndef nas_register_samplers(registry):\n    registry.register('uniform', object)\n",
@@ -151,18 +181,30 @@ def test_misspelled_hook_fails_loudly_when_enabled(site, tmp_path):
     assert proc.returncode == 2 and "plugin 'throwaway_typo' is invalid" in proc.stderr and "nas_register_sampler" in proc.stderr
 
 
-def test_duplicate_registration_names_both_sources(site):
-    proc = nas("list", env=env(site, "throwaway_dup"))
+def test_a_name_registered_by_two_plugins_warns_and_stops_only_a_run_that_uses_it(site, tmp_path):
+    proc = nas("list", "samplers", env=env(site, "throwaway_dup", COLUMNS="200"))
+    assert proc.returncode == 0, proc.stderr
+    assert "sampler 'uniform' is registered by plugin 'builtin'" in proc.stderr
+    assert "and plugin 'throwaway_dup' (throwaway-dup 0.3.1)" in proc.stderr
+    assert "builtin:uniform" in proc.stdout and "throwaway_dup:uniform" in proc.stdout
+    unaffected = write_config(tmp_path, "sampler: {name: fairnas}\n")
+    assert nas("config", "check", unaffected, env=env(site, "throwaway_dup")).returncode == 0
+    uses = write_config(tmp_path, "sampler: {name: uniform}\n")
+    proc = nas("config", "check", uses, env=env(site, "throwaway_dup"))
     assert proc.returncode == 2
-    assert "sampler 'uniform' registered twice: first by plugin 'builtin'" in proc.stderr
-    assert "again by plugin 'throwaway_dup' (throwaway-dup 0.3.1)" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {uses}: sampler.name: sampler 'uniform' is ambiguous: registered by plugin 'builtin' (nas-core {__version__}) and "
+        "plugin 'throwaway_dup' (throwaway-dup 0.3.1); write 'builtin:uniform' or 'throwaway_dup:uniform'"
+    )
+    qualified = write_config(tmp_path, "sampler: {name: 'builtin:uniform'}\n")
+    assert nas("config", "check", qualified, env=env(site, "throwaway_dup")).returncode == 0
 
 
 def test_incompatible_api_version_rejected_naming_both(site, tmp_path):
     config = write_config(tmp_path, "plugins: {enable: [throwaway_future]}\n")
     proc = nas("config", "check", config, env=env(site, ""))
     assert proc.returncode == 2
-    assert "plugin 'throwaway_future' needs plugin API 7, but nas-core" in proc.stderr and "provides plugin API 1.0" in proc.stderr
+    assert "plugin 'throwaway_future' needs plugin API 7, but nas-core" in proc.stderr and "provides plugin API 1.1" in proc.stderr
 
 
 def test_disable_list_and_autoload_switch(site, tmp_path):
@@ -180,3 +222,17 @@ def test_unknown_enabled_plugin_lists_installed(site, tmp_path):
     config = write_config(tmp_path, "plugins: {enable: [throwaway_goood]}\n")
     proc = nas("config", "check", config, env=env(site, ""))
     assert proc.returncode == 2 and "not installed (installed plugins:" in proc.stderr and "throwaway_good" in proc.stderr
+
+
+def test_a_plugin_brings_the_plugins_it_needs_and_is_refused_without_them(site, tmp_path):
+    """An evaluator made of another plugin's evaluators: with that plugin disabled the config
+    check fails in one line naming both plugins; with autoload off the needed plugin is loaded."""
+    text = "plugins: {enable: [throwaway_fusion]%s}\nevaluator: {name: fusion, members: [{name: naswot, batch_size: 8}]}\n"
+    fine = write_config(tmp_path, text % "")
+    proc = nas("config", "check", fine, env=env(site, "", NAS_DISABLE_PLUGIN_AUTOLOAD="1"))
+    assert proc.returncode == 0, proc.stderr
+    disabled = write_config(tmp_path, text % ", disable: [zero_cost]")
+    proc = nas("config", "check", disabled, env=env(site, ""))
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        "error: plugin 'throwaway_fusion' needs plugin 'zero_cost', which is disabled in the config (plugins.disable)"
+    ]

@@ -5,11 +5,35 @@ from nas_core.plugins import PluginHost
 from nas_core.registry import Registry, RegistryError
 
 
-def test_duplicate_name_names_the_first_source():
+def _as(registry: Registry, plugin: str) -> Registry:
+    registry.current_plugin, registry.current_source = plugin, f"plugin '{plugin}'"
+    return registry
+
+
+def test_one_plugin_registering_a_name_twice_is_an_error_naming_both_registrations():
+    registry = _as(Registry("sampler"), "a")
+    registry.register("uniform", object)
+    with pytest.raises(RegistryError, match=r"sampler 'uniform' registered twice: first by plugin 'a', again by plugin 'a'"):
+        registry.register("uniform", object)
+
+
+def test_a_name_two_plugins_register_is_ambiguous_only_where_used_and_qualified_names_pick_one():
     registry = Registry("sampler")
-    registry.register("uniform", object, source="plugin 'a'")
-    with pytest.raises(RegistryError, match=r"sampler 'uniform' registered twice: first by plugin 'a', again by plugin 'b'"):
-        registry.register("uniform", object, source="plugin 'b'")
+    first, second = type("First", (), {}), type("Second", (), {})
+    _as(registry, "a").register("uniform", first)
+    _as(registry, "b").register("uniform", second)
+    _as(registry, "b").register("fairnas", object)
+    assert registry.get("a:uniform") is first and registry.get("b:uniform") is second
+    assert registry.get("fairnas") is object and registry.get("b:fairnas") is object
+    with pytest.raises(RegistryError) as info:
+        registry.get("uniform")
+    assert str(info.value) == "sampler 'uniform' is ambiguous: registered by plugin 'a' and plugin 'b'; write 'a:uniform' or 'b:uniform'"
+    assert registry.list() == ["a:uniform", "b:uniform", "fairnas"]
+    assert set(registry.clashes()) == {"uniform"}
+    with pytest.raises(RegistryError, match="unknown sampler 'c:uniform'"):
+        registry.get("c:uniform")
+    registry.remove_plugin("b")
+    assert registry.get("uniform") is first and registry.list() == ["uniform"] and not registry.clashes()
 
 
 def test_unknown_name_suggests_closest_and_lists_all():

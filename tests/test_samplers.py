@@ -2,17 +2,26 @@ from types import SimpleNamespace
 
 import pytest
 
-from nas_core.components.samplers import FairSampler, UniformSampler
+from nas_core.components.samplers import FairOptions, FairSampler, UniformOptions, UniformSampler
 from nas_core.spaces.nas_bench_macro import nas_bench_macro
 
 
-def fake_run(seed=0):
-    return SimpleNamespace(space=nas_bench_macro(width=0.25), config=SimpleNamespace(seed=seed))
+def fake_context(seed=0):
+    """The two things a sampler reads from its context."""
+    return SimpleNamespace(space=nas_bench_macro(width=0.25), seed=seed)
+
+
+def fair(seed=0, **options):
+    return FairSampler(fake_context(seed), FairOptions(**options))
+
+
+def uniform(seed=0):
+    return UniformSampler(fake_context(seed), UniformOptions())
 
 
 @pytest.mark.parametrize("steps", [1, 7, 50])
 def test_fairnas_every_choice_of_every_layer_exactly_equally_often(steps):
-    sampler = FairSampler(fake_run())
+    sampler = fair()
     counts = [[0, 0, 0] for _ in range(8)]
     for step in range(steps):
         paths = sampler.sample(step)
@@ -27,26 +36,26 @@ def test_fairnas_every_choice_of_every_layer_exactly_equally_often(steps):
 
 
 def test_fairnas_with_more_paths_than_choices_stays_fair_at_deck_boundaries():
-    sampler = FairSampler(fake_run(), paths_per_step=6)
+    sampler = fair(paths_per_step=6)
     for step in range(4):
         sampler.sample(step)
     assert all(row == [8, 8, 8] for row in sampler.counts)
 
 
 def test_sampler_state_round_trip_continues_identically():
-    a = FairSampler(fake_run(3))
+    a = fair(3)
     for step in range(5):
         a.sample(step)
-    b = FairSampler(fake_run(99))
+    b = fair(99)
     b.load_state_dict(a.state_dict())
     assert [a.sample(s) for s in range(5, 10)] == [b.sample(s) for s in range(5, 10)]
-    u, v = UniformSampler(fake_run(1)), UniformSampler(fake_run(2))
+    u, v = uniform(1), uniform(2)
     u.sample(0)
     v.load_state_dict(u.state_dict())
     assert u.sample(1) == v.sample(1)
 
 
 def test_uniform_sampler_covers_choices():
-    sampler = UniformSampler(fake_run())
+    sampler = uniform()
     seen = {c for s in range(200) for path in sampler.sample(s) for c in path}
     assert seen == {0, 1, 2}

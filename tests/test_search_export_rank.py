@@ -10,7 +10,7 @@ import torch
 from nas_core.config import ConstraintsConfig
 from nas_core.errors import ArchitectureError
 from nas_core.export import extract_subnet, load_subnet
-from nas_core.trainer import load_supernet_weights
+from nas_core.restore import load_trained_supernet
 from nas_core.ranking import rank_statistics, sample_distinct, top_k_overlap
 from nas_core.search_result import SearchProblem
 from nas_core.spaces.nas_bench_macro import nas_bench_macro
@@ -28,6 +28,8 @@ def test_evolution_respects_flops_constraint(trained_tiny):
     assert len(result["history"]) >= 6
     assert result["best"]["score"] == max(c["score"] for c in result["history"] if c["macs"] <= limit)
     assert result["best"]["arch"] in proc.stdout
+    meta = json.loads((trained_tiny / "metadata-search.json").read_text())
+    assert meta["command"] == "search" and meta["config"]["search"]["constraints"]["max_flops"] == limit
 
 
 def test_nsga2_front_is_non_dominated(trained_tiny, tmp_path):
@@ -56,16 +58,19 @@ def test_export_inherits_weights_and_onnx_matches(trained_tiny, tmp_path):
     out = tmp_path / "export"
     nas("export", QUICKSTART, *tiny_overrides(trained_tiny, "export.onnx=true"), "--arch", "12021201", "--out", str(out), check=True)
     summary = json.loads((out / "arch.json").read_text())
+    print(f"[margin] export's own ONNX check: observed {summary['onnx_max_abs_diff']:.3g}, bound 0.0001")
     assert summary["arch"] == "12021201" and summary["onnx_max_abs_diff"] < 1e-4
     run = tiny_run(trained_tiny)
-    subnet, arch = load_subnet(out / "subnet.pt", run)
-    load_supernet_weights(run, trained_tiny / "checkpoint.pt")
+    subnet, arch = load_subnet(out / "subnet.pt")
+    load_trained_supernet(run, trained_tiny / "checkpoint.pt")
     expected = extract_subnet(run, arch)
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
+        print(f"[margin] loaded vs extracted subnet: observed {float((subnet.eval()(x) - expected(x)).abs().max()):.3g}, bound 1e-06")
         assert torch.allclose(subnet.eval()(x), expected(x), atol=1e-6)
         session = ort.InferenceSession(str(out / "subnet.onnx"), providers=["CPUExecutionProvider"])
         (onnx_out,) = session.run(None, {"images": x.numpy()})
+        print(f"[margin] onnxruntime vs torch: observed {float(np.abs(onnx_out - subnet(x).numpy()).max()):.3g}, bound 0.0001")
         assert np.abs(onnx_out - subnet(x).numpy()).max() < 1e-4
     # the exported BN statistics were recalibrated for this path, not the supernet's shared ones
     sup = torch.load(trained_tiny / "checkpoint.pt", weights_only=True)["supernet"]
@@ -93,6 +98,7 @@ def test_rank_statistics_known_answers():
     assert reverse["kendall_tau"] == pytest.approx(-1.0)
     noisy = rank_statistics(truth + np.random.default_rng(0).normal(0, 15, 50), truth, groups, resamples=500)
     lo, hi = noisy["kendall_tau_ci95"]
+    print(f"[margin] bootstrap CI width: observed {hi - lo:.3g}, bound 0.05")
     assert lo < noisy["kendall_tau"] < hi and hi - lo > 0.05
     assert top_k_overlap(np.array([3.0, 2, 1, 0]), np.array([0.0, 1, 2, 3]), 2) == 0.0
 

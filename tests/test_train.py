@@ -24,8 +24,17 @@ def test_loss_falls_and_accuracy_rises_on_real_data(trained_tiny):
     records = read_metrics(trained_tiny)
     assert len(records) >= 5
     first, last = records[0], records[-1]
-    assert last["loss"] < first["loss"] - 0.1, records
-    assert last["train_acc"] > first["train_acc"] + 4, records
+    # Margins: each record averages 20 steps of 64 images, first (steps 1-20) vs last (81-100).
+    # Observed: loss 2.38 -> 2.18 (drop 0.20), accuracy 10.5% -> 18.3% (rise 7.7 points). Rounding
+    # differences between processors grow ~100x per step in this net, so after 100 steps another
+    # machine follows a different trajectory, as a different seed would: the spread is that of the
+    # windows, at most ~1.1 points of accuracy per window (binomial, 1280 images) and ~0.03 of
+    # loss, i.e. ~1.6 and ~0.04 on the differences. The bounds (0.05, 2 points) sit 4x below the
+    # observed values and over 3.5 of those standard deviations below them.
+    print(f"[margin] loss drop: observed {first['loss'] - last['loss']:.4g}, bound 0.05")
+    print(f"[margin] training accuracy rise (points): observed {last['train_acc'] - first['train_acc']:.4g}, bound 2")
+    assert last["loss"] < first["loss"] - 0.05, records
+    assert last["train_acc"] > first["train_acc"] + 2, records
 
 
 def test_same_seed_same_weights(tmp_path, shared_data):

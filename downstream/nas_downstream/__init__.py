@@ -28,7 +28,7 @@ def require_openmmlab() -> None:
     """Raise one NasError line when the OpenMMLab stack is missing or broken."""
     import importlib
 
-    from nas_core.errors import NasError
+    from nas_core.api import NasError
 
     for name in OPENMMLAB:
         try:

@@ -32,8 +32,7 @@ from mmengine.model import BaseModule
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from nas_core.errors import NasError
-from nas_downstream.spaces import build_space, validated_options
+from nas_core.api import NasError, build_space, validated_space_options
 from nas_downstream.weights import WeightsFile
 
 NORM_TYPES = ("BN", "BN2d", "SyncBN")
@@ -105,7 +104,7 @@ class NASBackbone(BaseModule):
         if space is None or arch is None:
             raise NasError("NASBackbone: needs space= and arch= (or an exported subnet= that names them)")
         self.space_name = space
-        self.space_options = validated_options(space, space_options)
+        self.space_options = validated_space_options(space, space_options)
         self._header = header
         space_obj = build_space(space, self.space_options)
         self.arch = space_obj.parse(arch)
@@ -165,7 +164,7 @@ class NASBackbone(BaseModule):
         header = self._header or WeightsFile.read(self.weights_path, self.weights_kind)
         if header.space != self.space_name:
             raise NasError(f"{header.path}: weights are for space '{header.space}', the backbone is '{self.space_name}'")
-        if validated_options(header.space, header.space_options) != self.space_options:
+        if validated_space_options(header.space, header.space_options) != self.space_options:
             raise NasError(f"{header.path}: weights are for space options {header.space_options}, the backbone has {self.space_options}")
         state = header.backbone_state(self.body, self.arch, self.arch_text)
         self.body.load_state_dict(state, strict=True)

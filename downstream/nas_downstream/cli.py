@@ -1,4 +1,4 @@
-"""The ``nas finetune`` command: its arguments and what it does (the core CLI only delegates).
+"""``nas finetune``: the subcommand this package adds to the ``nas`` command line.
 
     nas finetune EXPORT --task TASK --data-root DIR --out CONFIG.py
                  [--input-size WxH] [--batch-size N] [--dry-run] [--train] ...
@@ -8,7 +8,11 @@ pyramid it built, and with ``--dry-run`` measures what one training iteration co
 (:mod:`nas_downstream.cost`): first an estimate from two reduced synthetic inputs (seconds),
 and only if that fits the device, one real iteration at the configured input on the real data.
 ``--train`` estimates too and refuses to start a run that cannot fit, naming what to change.
-Importing this module is cheap (OpenMMLab is imported only when the command runs).
+
+Registered through the ``nas_core.commands`` entry point (see ``pyproject.toml``) as the
+:class:`nas_core.Command` ``finetune``, so the engine never imports the bridge. This module stays
+light -- ``nas --help`` imports it -- and loads the engine's API and OpenMMLab only when the
+command runs.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from nas_core.errors import NasError
+from nas_core import Command
 
 GB = 1024**3
 FIT_MARGIN = 0.9  # warn above 90% of what the device has free
@@ -46,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write the config, print what was built; dry-run and / or train when asked."""
     import nas_downstream
+    from nas_core.api import NasError
 
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")  # imported by mmengine
     nas_downstream.require_openmmlab()
@@ -75,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _cost(config: Path, *flags: str) -> dict:
     """``python -m nas_downstream.cost`` in a process of its own; its JSON result."""
+    from nas_core.api import NasError
+
     with tempfile.TemporaryDirectory(prefix="nas-finetune-") as tmp:
         out = Path(tmp) / "cost.json"
         proc = subprocess.run([sys.executable, "-m", "nas_downstream.cost", str(config), *flags, "--json", str(out)],
@@ -97,6 +104,8 @@ def _size_text(result: dict) -> str:
 
 def check_fits(written, refuse: bool) -> dict:
     """Estimate peak memory (seconds, synthetic data); one error line if it cannot fit."""
+    from nas_core.api import NasError
+
     result = _cost(written.path, "--estimate")
     need, have = result["peak_memory_bytes"], result["available_memory_bytes"]
     print(f"estimate: {need / GB:.1f} GB peak memory, {result['seconds_per_iteration']:.1f} s per iteration "
@@ -122,3 +131,6 @@ def dry_run(written, available: int) -> dict:
     if need > FIT_MARGIN * have:
         print(f"warning: that is above {FIT_MARGIN:.0%} of the {have / GB:.1f} GB available; consider a smaller --input-size or --batch-size")
     return result
+
+
+finetune = Command(help="write an mmdet/mmseg config for an exported subnet, with its cost (needs OpenMMLab)", add_arguments=add_arguments, run=run)

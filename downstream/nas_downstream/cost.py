@@ -41,7 +41,7 @@ from typing import Any, Sequence
 
 import torch
 
-from nas_core.errors import NasError
+from nas_core.api import NasError
 
 GB = 1024**3
 PROBE_MAX_PIXELS = 512 * 512  # the larger probe's input area stays below this (per image)

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from nas_core.errors import NasError
+from nas_core.api import NasError, build_space
 from nas_downstream.pyramid import Convention, Pyramid, Stage, build_pyramid
-from nas_downstream.spaces import build_space
 from nas_downstream.weights import WeightsFile
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

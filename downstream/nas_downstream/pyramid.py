@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from nas_core.errors import NasError
+from nas_core.api import NasError
 
 C5_STRIDE = 32  # the deepest backbone level every task's neck takes (ResNet's C5)
 

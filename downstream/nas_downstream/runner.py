@@ -32,7 +32,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from nas_core.errors import CheckpointError
+from nas_core.api import CheckpointError
 
 MANIFEST = ".nas_checkpoints.json"
 TRUSTED_PREFIX = "nas-trusted-resume://"

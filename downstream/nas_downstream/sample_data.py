@@ -101,18 +101,16 @@ def make_export(space: str, folder: Path) -> Path:
     """``folder/export/subnet.pt``: the space's reference architecture in the export format
     (``nas export``'s ``subnet.pt``: format, space, options, architecture, weights), with freshly
     initialised weights -- shapes and costs do not depend on the values."""
-    from nas_core.checkpoint import save_atomic
-    from nas_core.export import SUBNET_FORMAT
-    from nas_downstream.spaces import build_space, validated_options
+    from nas_core.api import SUBNET_FORMAT, SUBNET_NAME, build_space, save_atomic, validated_space_options
 
     options, arch_text = REFERENCE_EXPORTS[space]
     space_obj = build_space(space, options)
     arch = space_obj.parse(arch_text)
     subnet = space_obj.build_subnet(arch)
-    record = {"format": SUBNET_FORMAT, "space": space, "space_options": validated_options(space, options), "arch": space_obj.encode(arch),
+    record = {"format": SUBNET_FORMAT, "space": space, "space_options": validated_space_options(space, options), "arch": space_obj.encode(arch),
               "state_dict": {k: v.detach().cpu() for k, v in subnet.state_dict().items()}}
     (folder / "export").mkdir(parents=True, exist_ok=True)
-    save_atomic(record, folder / "export" / "subnet.pt")
+    save_atomic(record, folder / "export" / SUBNET_NAME)
     return folder / "export"
 
 

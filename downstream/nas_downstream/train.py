@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from nas_core.errors import NasError
+from nas_core.api import NasError
 
 
 def run(config: str, work_dir: str | None = None, resume: bool = False, test: bool = False, options: Sequence[str] = ()) -> dict:

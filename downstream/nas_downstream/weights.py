@@ -1,8 +1,8 @@
 """Backbone weights from files a user hands in: an exported subnet or a supernet checkpoint.
 
-Both are read with ``torch.load(weights_only=True)`` (:func:`nas_core.checkpoint.load_checkpoint`):
+Both are read with ``torch.load(weights_only=True)`` (:func:`nas_core.api.load_checkpoint`):
 a file that holds anything but tensors and plain containers -- for instance a pickle that
-would run code -- is refused with one :class:`~nas_core.errors.CheckpointError` line.
+would run code -- is refused with one :class:`~nas_core.api.CheckpointError` line.
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas_core.checkpoint import load_checkpoint
-from nas_core.errors import CheckpointError
-from nas_core.export import SUBNET_FORMAT
-from nas_core.spaces.supernet import inherit_state_dict
-from nas_core.trainer import CHECKPOINT_FORMAT
+from nas_core.api import CHECKPOINT_FORMAT, SUBNET_FORMAT, CheckpointError, inherit_state_dict, load_checkpoint
 
 KINDS = {SUBNET_FORMAT: "subnet", CHECKPOINT_FORMAT: "supernet"}
 

@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
-from nas_core.config import data_root
+from nas_core.api import data_root
 
 try:  # without the OpenMMLab stack (setup.sh --no-openmmlab) these tests are not collected
     import mmdet  # noqa: F401
@@ -49,13 +48,24 @@ def sample_layouts(mm_fixtures, tmp_path_factory) -> dict[str, Path]:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP threads that wait for each other
-    under load made training steps 10x slower than a single thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _fresh_visualizers():
+    """Every test starts without mmengine visualizers. mmdet's and mmseg's default runtimes name
+    theirs 'visualizer', and mmengine keeps one instance per name per process, so a second Runner
+    reuses the first one's, saving into the first test's work directory, which may be gone by
+    then (a shuffled order failed that way, issue 17)."""
+    _forget_visualizers()
     yield
-    torch.set_num_threads(threads)
+    _forget_visualizers()
+
+
+def _forget_visualizers() -> None:
+    from mmengine.visualization import Visualizer
+
+    classes = [Visualizer]
+    while classes:  # every ManagerMixin class keeps its own instances
+        cls = classes.pop()
+        cls._instance_dict.clear()
+        classes.extend(cls.__subclasses__())
 
 
 @pytest.fixture(autouse=True)

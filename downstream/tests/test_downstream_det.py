@@ -70,7 +70,12 @@ def test_retinanet_with_searched_backbone_overfits_the_coco_photo(mm_fixtures, t
     before = runner.val()["coco/bbox_mAP_50"]
     runner.train()
     after = runner.val()["coco/bbox_mAP_50"]
-    print(f"COCO photo bbox mAP@0.5 {before:.3f} -> {after:.3f} after 70 iterations")
+    # Margin: with one box to find, AP@0.5 is 1/rank of the first correct detection (or 0), so the
+    # values are 1, 0.5, 0.33, ...; ">= 0.5" means the bus is among the two best-scored boxes.
+    # Observed 1.0 after training and 0.0 before with randomness seeds 0, 1, 2 and 3 (a different
+    # seed stands in for another processor's rounding, which changes the trajectory as much).
+    print(f"[margin] COCO photo bbox mAP@0.5 before training: observed {before:.3g}, bound 0.1")
+    print(f"[margin] COCO photo bbox mAP@0.5 after 70 iterations: observed {after:.3g}, bound 0.5")
     assert before < 0.1
     assert after >= 0.5
 

@@ -15,13 +15,12 @@ from mmengine.registry import init_default_scope
 
 import nas_downstream
 import nas_downstream.mmlab  # noqa: F401
-from nas_core.cli import main
-from nas_core.errors import NasError
+from nas_core.api import NasError, space_names
+from nas_core.testing import run_cli as main
 from nas_downstream.cost import _num_classes, _synthetic_batch
 from nas_downstream.finetune import TASKS, get_task, model_overrides, task_pyramid
 from nas_downstream.sample_data import REFERENCE_EXPORTS as EXPORTS
 from nas_downstream.sample_data import TASK_LAYOUT
-from nas_downstream.spaces import space_names
 
 pytestmark = pytest.mark.openmmlab
 

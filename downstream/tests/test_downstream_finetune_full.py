@@ -28,7 +28,7 @@ import sys
 
 import pytest
 
-from nas_core.cli import main
+from nas_core.testing import run_cli as main
 from nas_downstream.sample_data import TASK_LAYOUT
 
 pytestmark = [pytest.mark.openmmlab, pytest.mark.slow, pytest.mark.full_size]

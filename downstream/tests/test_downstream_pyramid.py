@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nas_core.errors import NasError
+from nas_core.api import NasError
 from nas_downstream.finetune import MASK_RCNN, RETINANET, UPERNET
 from nas_downstream.pyramid import Stage, build_pyramid
 

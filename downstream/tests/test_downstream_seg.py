@@ -52,21 +52,34 @@ def cityscapes(mm_fixtures) -> dict:
     return dict(type="CityscapesDataset", data_root=str(root), data_prefix=dict(img_path="leftImg8bit/val", seg_map_path="gtFine/val"), pipeline=SIMPLE_PIPELINE)
 
 
+# Learning rate of the overfit test. At 3e-3, the mIoU after 60 iterations depended on the
+# trajectory: 23.6, 27.6, 33.6, 9.4 and 3.8 for randomness seeds 0-4 (another processor's rounding
+# changes the trajectory as much as another seed), so "> 15" was a coin toss; 150 iterations did
+# not fix it (seed 4: 4.0). At 1e-2, seeds 0-5 give 27.5, 20.8, 33.5, 32.3, 29.0 and 26.8 (before:
+# 0.0-0.19): the bounds (after > 10, gain > 10) sit 2x below the lowest and ~4 standard deviations
+# (4.4) below the mean.
+OVERFIT_LR = 1e-2
+
+
 def test_upernet_overfits_cityscapes_frame_and_resumes(cityscapes, tmp_path):
     work_dir = tmp_path / "work"
     cfg = tiny_seg_config("upernet_nas_80k_cityscapes-512x1024.py", cityscapes, work_dir, iters=60, num_classes=19, checkpoint_every=30)
+    cfg.optim_wrapper.optimizer.lr = OVERFIT_LR
     runner = NASRunner.from_cfg(cfg)
     before = runner.val()["mIoU"]  # percent, over classes in the ground truth or the prediction
     runner.train()
     after = runner.val()["mIoU"]
-    print(f"Cityscapes frame mIoU {before:.2f} -> {after:.2f} after 60 iterations")
-    assert before < 5 and after > 15 and after > before + 10
+    print(f"[margin] Cityscapes frame mIoU before training: observed {before:.3g}, bound 5")
+    print(f"[margin] Cityscapes frame mIoU after 60 iterations: observed {after:.3g}, bound 10")
+    print(f"[margin] Cityscapes frame mIoU gain: observed {after - before:.3g}, bound 10")
+    assert before < 5 and after > 10 and after > before + 10
 
     # train-save-resume: a new process-like runner continues from the run's own checkpoint
     checkpoint = work_dir / "iter_30.pth"
     assert checkpoint.is_file()
     saved = torch.load(checkpoint, weights_only=False)["state_dict"]  # test's own file, for comparison
     cfg2 = tiny_seg_config("upernet_nas_80k_cityscapes-512x1024.py", cityscapes, work_dir, iters=32, num_classes=19, checkpoint_every=30)
+    cfg2.optim_wrapper.optimizer.lr = OVERFIT_LR
     cfg2.merge_from_dict(dict(resume=True, load_from=str(checkpoint)))
     resumed = NASRunner.from_cfg(cfg2)
     resumed._init_model_weights()

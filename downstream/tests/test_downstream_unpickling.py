@@ -10,8 +10,7 @@ import torch
 from mmengine.config import Config
 
 import nas_downstream.mmlab  # noqa: F401  (registers NASBackbone and NASRunner)
-from nas_core.errors import CheckpointError, NasError
-from nas_core.export import SUBNET_FORMAT
+from nas_core.api import SUBNET_FORMAT, CheckpointError, NasError
 from nas_downstream.backbone import NASBackbone
 from nas_downstream.runner import MANIFEST, NASRunner
 

@@ -8,18 +8,13 @@ import pytest
 import torch
 
 import nas_downstream.mmlab  # noqa: F401  (registers NASBackbone)
-from nas_core.checkpoint import save_atomic
-from nas_core.config import RunConfig
-from nas_core.errors import NasError
-from nas_core.export import export_subnet
-from nas_core.plugins import PluginHost
-from nas_core.run import Run
-from nas_core.trainer import CHECKPOINT_FORMAT
+from nas_core.api import CHECKPOINT_FORMAT, NasError, save_atomic, space_names, validated_space_options
+from nas_core.testing import export_subnet, open_run
 from nas_downstream.backbone import NASBackbone, backbone_features
 
 pytestmark = pytest.mark.openmmlab
 
-SPACES = PluginHost().registries.search_spaces.list()
+SPACES = space_names()
 
 
 # Spaces whose size is set by options the generic rules below do not know.
@@ -28,8 +23,7 @@ KNOWN_TINY = {"cream-imagenet": {"depths": [1, 1, 1, 1, 1], "resolution": 64}}
 
 def tiny_options(space_name: str) -> dict:
     """Small settings where the space's options allow them: width 0.25, 64-pixel inputs."""
-    entry = PluginHost().registries.search_spaces.entry(space_name)
-    fields = entry.options.model_fields if entry.options else {}
+    fields = validated_space_options(space_name)  # every option, with its default
     options = {"width": 0.25} if "width" in fields else {}
     options.update({k: 64 for k in ("input_size", "image_size", "resolution") if k in fields})
     options.update({k: v for k, v in KNOWN_TINY.get(space_name, {}).items() if k in fields})
@@ -48,8 +42,7 @@ def scramble(module: torch.nn.Module, seed: int) -> None:
 
 def supernet_and_export(space_name: str, tmp_path):
     options = tiny_options(space_name)
-    config = RunConfig.model_validate({"device": "cpu", "run_dir": str(tmp_path), "space": {"name": space_name, **options}, "evaluator": {"name": "accuracy", "bn_recal_batches": 0}})
-    run = Run.create(config)
+    run = open_run({"device": "cpu", "run_dir": str(tmp_path), "space": {"name": space_name, **options}, "evaluator": {"name": "accuracy", "bn_recal_batches": 0}})
     scramble(run.supernet, seed=1)
     checkpoint = save_atomic(
         {"format": CHECKPOINT_FORMAT, "space": space_name, "space_options": run.config.space.options.model_dump(mode="json"), "step": 0, "supernet": run.supernet.state_dict()},

@@ -1,26 +1,38 @@
 """Interfaces of the five extension points and the per-step context they receive.
 
-A component is built by its registered factory as ``factory(run, **options)`` and called by the
-engine directly. Every component may keep state: ``state_dict()`` / ``load_state_dict()`` are
-saved in checkpoints under the component's slot (``sampler``, ``teacher``, ``regularizers.0``,
-...), so resuming restores sampler permutations, teacher boards, queues and meta networks.
-Components that own trainable modules (a projection neck, a meta network with its own
-optimiser is *not* one of them) list them in ``trainable_modules()``; the engine adds their
-parameters to the supernet's optimiser and moves them to the run's device.
+A component is built by its registered factory as ``factory(context, options)``: ``context``
+is the run's :class:`~nas_core.context.ComponentContext` and ``options`` the instance of the
+options model the factory was registered with, validated from the config (defaults live in that
+model and nowhere else). The engine calls the component directly.
+
+Every component may keep state: ``state_dict()`` / ``load_state_dict()`` are saved in
+checkpoints under the component's slot (``sampler``, ``teacher``, ``regularizers.0``, ...), so
+resuming restores sampler permutations, teacher boards, queues and meta networks. Components
+that own trainable modules (a projection neck; a meta network with its own optimiser is *not*
+one of them) list them in ``trainable_modules()``; the engine adds their parameters to the
+supernet's optimiser and moves them to the run's device.
+
+Before anything runs (``nas config check`` too), the engine builds every component, attaches
+the regularizers to the supernet and asks each component whether it can work in this run:
+``requires()`` names config settings it cannot do without, ``check(context)`` looks at the
+other components. Constructors must not read the data (``nas export`` never decodes it).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from nas_core.context import ComponentContext
+from nas_core.deprecation import NasPluginDeprecationWarning
 from nas_core.spaces.supernet import Arch, Supernet
 
 if TYPE_CHECKING:
-    from nas_core.run import Run
+    from nas_core.search_result import SearchProblem, SearchResult
 
 
 @dataclass
@@ -62,19 +74,39 @@ class PathOutput:
 
 @dataclass
 class StepContext:
-    """Everything one optimiser step knows; components may stash values in ``extras``."""
+    """Everything one optimiser step knows; components may stash values in ``extras``.
 
-    run: "Run"
+    ``batch`` is this process's whole batch of the step. With ``train.micro_batches`` > 1 the
+    step is computed in slices: ``nas_extra_loss`` and ``Regularizer.path_loss`` then receive a
+    context whose ``batch`` is the slice the output belongs to (``micro_batch`` is its index;
+    ``extras`` is shared), while ``nas_before_train_step``, ``nas_after_train_step`` and the
+    teacher see the step as a whole. ``lr`` is the learning rate this step's update uses.
+    """
+
+    context: ComponentContext
     step: int
     epoch: int
     batch: Batch
     paths: list[Arch]
     supernet: Supernet
     extras: dict[str, Any] = field(default_factory=dict)
+    lr: float = field(kw_only=True)
+    micro_batch: int = field(default=0, kw_only=True)
+    _run: Any = field(default=None, kw_only=True, repr=False)
+
+    @property
+    def run(self) -> Any:
+        """Deprecated (plugin API 1.1): use ``ctx.context`` (space, config, device, data, ...)."""
+        warnings.warn(
+            "StepContext.run is deprecated since plugin API 1.1 and goes away in plugin API 2; use ctx.context",
+            NasPluginDeprecationWarning,
+            stacklevel=2,
+        )
+        return self._run
 
 
 class Component:
-    """Base of every component: optional state and trainable modules."""
+    """Base of every component: optional state, trainable modules and compatibility checks."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -84,6 +116,18 @@ class Component:
 
     def trainable_modules(self) -> list[nn.Module]:
         return []
+
+    def requires(self) -> Mapping[str, Any]:
+        """Config settings this component cannot work without, ``{dotted.path: value}``, e.g.
+        ``{"train.label_loss": "ce"}``. The engine checks them before anything runs and names
+        both components when two of them require different values of one setting."""
+        return {}
+
+    def check(self, context: ComponentContext) -> None:
+        """Raise :class:`~nas_core.errors.NasError` (one line naming this component and the
+        other side) when this component cannot work with the rest of the run -- e.g. a
+        regularizer whose targets only one teacher supplies. Called after every component was
+        built and the regularizers attached, before any data is read."""
 
 
 class Sampler(Component):
@@ -106,7 +150,11 @@ class Regularizer(Component):
       loss, or None when training without labels), return the new loss.
     - ``transform_export(subnet, arch)``: turn an extracted subnet into the plain network the
       user gets (e.g. fold a learnable skip into the next layer).
+
+    A regularizer is listed at most once per run unless its class sets ``repeatable = True``.
     """
+
+    repeatable: bool = False
 
     def attach(self, supernet: Supernet) -> None:
         pass
@@ -127,8 +175,12 @@ class Teacher(Component):
 
     ``prepare(ctx)`` runs before the paths' forward passes and stores what the regularizer
     needs in ``ctx.extras``; ``update(ctx, outputs)`` runs after the optimiser step with each
-    path's detached output (EMA updates, board admission, meta-network updates).
+    path's detached output (EMA updates, board admission, meta-network updates). A teacher
+    prepares targets for the whole batch, so it needs ``train.micro_batches: 1``.
     """
+
+    def requires(self) -> Mapping[str, Any]:
+        return {"train.micro_batches": 1}
 
     def prepare(self, ctx: StepContext) -> None:
         pass
@@ -138,9 +190,26 @@ class Teacher(Component):
 
 
 class Evaluator(Component):
-    """Scores architectures with the trained supernet (higher is better), e.g. accuracy after
-    BN recalibration. ``evaluate`` may be called many times; it must not change the supernet's
-    weights (BN statistics may change and are restored by the caller when it matters)."""
+    """Scores architectures with the trained supernet; higher is better.
+
+    The contract a searcher, ``nas rank`` and ``nas export`` rely on:
+
+    - ``evaluate(supernet, archs)`` is called once per *batch* of candidates (a generation of
+      an evolutionary search, a random sample, the architectures ``nas rank`` draws), never
+      necessarily with all of them; it returns one float per architecture, in order.
+    - Scores are cached per canonical architecture (equivalent architectures, e.g. identities
+      moved within a run of shape-preserving layers, are scored once) and under torchrun the
+      batch is split across ranks and the scores all-gathered. So a score must depend on the
+      architecture (and the supernet) alone -- never on which other architectures share the
+      call, their order, or how many there are. Seed per architecture, not per call.
+    - It must not change the supernet's weights. BN statistics may be re-estimated per
+      architecture; restore them afterwards (:func:`nas_core.api.score_after_recalibration`
+      does both).
+    - ``recalibration_batches()`` are the normalised batches that re-estimate BN statistics
+      for one path; ``nas export`` uses them so an exported subnet carries its own statistics.
+      A wrapper evaluator (one that combines member evaluators) passes its members' batches
+      through.
+    """
 
     metric_name: str = "score"
 
@@ -148,13 +217,18 @@ class Evaluator(Component):
         raise NotImplementedError
 
     def recalibration_batches(self) -> list[torch.Tensor]:
-        """Normalised training batches that re-estimate BN statistics for one path; ``nas export``
-        uses them so the exported subnet carries its own statistics. Empty: keep the supernet's."""
+        """Normalised training batches that re-estimate BN statistics for one path. Empty: keep
+        the supernet's statistics."""
         return []
 
 
 class Searcher(Component):
-    """Finds an architecture: ``search(problem) -> SearchResult``."""
+    """Finds an architecture: ``search(problem) -> SearchResult``.
 
-    def search(self, problem: "SearchProblem") -> "SearchResult":  # noqa: F821
+    ``problem.score_many(archs)`` evaluates a batch of candidates through the evaluator (cached
+    per canonical architecture, split across ranks); ``problem.feasible(arch)`` checks the
+    complexity constraints.
+    """
+
+    def search(self, problem: "SearchProblem") -> "SearchResult":
         raise NotImplementedError

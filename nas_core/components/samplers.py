@@ -10,6 +10,7 @@ from pydantic import Field
 from nas_core.checkpoint import python_rng_state, set_python_rng_state
 from nas_core.components.base import Sampler
 from nas_core.config import Section
+from nas_core.context import ComponentContext
 from nas_core.spaces.supernet import Arch
 
 
@@ -20,9 +21,9 @@ class UniformOptions(Section):
 class UniformSampler(Sampler):
     """SPOS: one path per step, each layer's choice drawn uniformly and independently."""
 
-    def __init__(self, run: Any):
-        self.space = run.space
-        self.rng = random.Random(run.config.seed * 7 + 1)
+    def __init__(self, context: ComponentContext, options: UniformOptions):
+        self.space = context.space
+        self.rng = random.Random(context.seed * 7 + 1)
 
     def sample(self, step: int) -> list[Arch]:
         return [self.space.sample(self.rng)]
@@ -47,10 +48,10 @@ class FairSampler(Sampler):
     every choice has been used exactly equally often (skip included, when it is a choice).
     """
 
-    def __init__(self, run: Any, paths_per_step: int | None = None):
-        self.space = run.space
-        self.m = paths_per_step or max(self.space.num_choices)
-        self.rng = random.Random(run.config.seed * 7 + 2)
+    def __init__(self, context: ComponentContext, options: FairOptions):
+        self.space = context.space
+        self.m = options.paths_per_step or max(self.space.num_choices)
+        self.rng = random.Random(context.seed * 7 + 2)
         self.decks: list[list[int]] = [[] for _ in self.space.num_choices]
         self.counts: list[list[int]] = [[0] * n for n in self.space.num_choices]
 

@@ -22,6 +22,7 @@ from pymoo.optimize import minimize
 
 from nas_core.components.base import Searcher
 from nas_core.config import Section
+from nas_core.context import ComponentContext
 from nas_core.search_result import Candidate, SearchProblem, SearchResult
 
 
@@ -32,13 +33,13 @@ class RandomOptions(Section):
 class RandomSearcher(Searcher):
     """Evaluate ``num_samples`` distinct feasible random architectures; return the best."""
 
-    def __init__(self, run: Any, num_samples: int = 50):
-        self.num_samples = num_samples
+    def __init__(self, context: ComponentContext, options: RandomOptions):
+        self.options = options
 
     def search(self, problem: SearchProblem) -> SearchResult:
         seen, archs = set(), []
-        for _ in range(self.num_samples * 50):
-            if len(archs) == self.num_samples:
+        for _ in range(self.options.num_samples * 50):
+            if len(archs) == self.options.num_samples:
                 break
             arch = problem.space.canonical(problem.random_feasible())
             if arch not in seen:
@@ -113,36 +114,36 @@ class EvolutionOptions(Section):
 class EvolutionSearcher(Searcher):
     """Single-objective evolution (pymoo GA) of the evaluator's score under constraints."""
 
-    def __init__(self, run: Any, population: int = 20, generations: int = 10, mutation_prob: float = 0.1):
-        self.population, self.generations, self.mutation_prob = population, generations, mutation_prob
+    def __init__(self, context: ComponentContext, options: EvolutionOptions):
+        self.options = options
 
     def search(self, problem: SearchProblem) -> SearchResult:
-        algorithm = GA(pop_size=self.population, **genetic_operators(self.mutation_prob))
-        run_pymoo(problem, algorithm, self.generations, ("score",))
+        o = self.options
+        algorithm = GA(pop_size=o.population, **genetic_operators(o.mutation_prob))
+        run_pymoo(problem, algorithm, o.generations, ("score",))
         feasible = [c for c in problem.history if problem.feasible(problem.space.decode(c.arch))]
         best = max(feasible, key=lambda c: c.score)
         return SearchResult(best, list(problem.history), searcher="evolution")
 
 
 class NSGA2Options(EvolutionOptions):
-    objectives: list[str] = Field(default_factory=lambda: ["score", "macs", "params"], description="score (max), macs, params (min)")
+    objectives: list[str] = Field(default_factory=lambda: ["score", "macs", "params"], min_length=1, description="score (max), macs, params (min)")
     pick: str = Field("best_score", pattern="^(best_score|knee)$", description="which Pareto point becomes 'best'")
 
 
 class NSGA2Searcher(Searcher):
     """Multi-objective evolution (pymoo NSGA-II): the Pareto front of score vs MACs / params."""
 
-    def __init__(self, run: Any, population: int = 20, generations: int = 10, mutation_prob: float = 0.1,
-                 objectives: list[str] | None = None, pick: str = "best_score"):
-        self.population, self.generations, self.mutation_prob = population, generations, mutation_prob
-        self.objectives = tuple(objectives or ("score", "macs", "params"))
-        self.pick = pick
+    def __init__(self, context: ComponentContext, options: NSGA2Options):
+        self.options = options
+        self.objectives = tuple(options.objectives)
 
     def search(self, problem: SearchProblem) -> SearchResult:
-        algorithm = NSGA2(pop_size=self.population, **genetic_operators(self.mutation_prob))
-        run_pymoo(problem, algorithm, self.generations, self.objectives)
+        o = self.options
+        algorithm = NSGA2(pop_size=o.population, **genetic_operators(o.mutation_prob))
+        run_pymoo(problem, algorithm, o.generations, self.objectives)
         front = pareto_front([c for c in problem.history if problem.feasible(problem.space.decode(c.arch))], self.objectives)
-        best = max(front, key=lambda c: c.score) if self.pick == "best_score" else knee_point(front)
+        best = max(front, key=lambda c: c.score) if o.pick == "best_score" else knee_point(front)
         return SearchResult(best, list(problem.history), pareto=front, searcher="nsga2")
 
 

@@ -35,9 +35,17 @@ def nas_kit(tmp_path, torch_single_thread) -> "Kit":
 
 @pytest.fixture
 def tiny_run(nas_kit) -> Any:
-    """An opened, untrained Run on the tiny config (for building components directly)."""
+    """An opened, untrained run on the tiny config (``tiny_run.context`` is what components get)."""
     run, _ = nas_kit.open()
     return run
+
+
+@pytest.fixture
+def tiny_context(tiny_run) -> Any:
+    """The :class:`~nas_core.api.ComponentContext` of an untrained tiny run, to build a
+    component by hand: ``MySampler(tiny_context, MySamplerOptions(period=3))``. For other
+    plugins or settings use ``nas_kit.context(config, plugins=[...])``."""
+    return tiny_run.context
 
 
 @pytest.fixture

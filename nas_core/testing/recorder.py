@@ -75,12 +75,18 @@ class HookRecorder:
         return f"HookRecorder({len(self.calls)} calls)"
 
 
+def current_arguments(name: str) -> list[str]:
+    """A hook's arguments minus the deprecated ones (what a plugin written today asks for)."""
+    spec = getattr(hookspecs, name)
+    deprecated = getattr(spec, _SPEC_MARK).get("warn_on_impl_args") or {}
+    return [p for p in inspect.signature(spec).parameters if p not in deprecated]
+
+
 def _add_recording_methods() -> None:
-    """One ``@hookimpl`` method per lifecycle hook, with exactly the spec's argument names
-    (pluggy passes arguments by name, so the signature must match the spec)."""
+    """One ``@hookimpl`` method per lifecycle hook, with the spec's current argument names
+    (pluggy passes arguments by name; deprecated ones are left out so recording never warns)."""
     for name in lifecycle_hook_names():
-        spec = getattr(hookspecs, name)
-        args = [p for p in inspect.signature(spec).parameters]
+        args = current_arguments(name)
         source = f"def {name}(self, {', '.join(args)}):\n    self._record({name!r}, {{{', '.join(f'{a!r}: {a}' for a in args)}}})\n"
         namespace: dict[str, Any] = {}
         exec(compile(source, f"<nas_core.testing recorder: {name}>", "exec"), namespace)  # noqa: S102 - generated from the specs

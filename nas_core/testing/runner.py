@@ -23,7 +23,8 @@ from typing import Any, Mapping, Sequence
 from pydantic import ValidationError
 
 from nas_core import __version__
-from nas_core.config import RunConfig, _format_validation_error, resolve_config
+from nas_core.config import RunConfig, resolve_config, validation_messages
+from nas_core.context import ComponentContext
 from nas_core.errors import ConfigError
 from nas_core.plugins import PluginHost, PluginInfo, check_api
 from nas_core.run import Run
@@ -78,7 +79,10 @@ class KitHost(PluginHost):
         super().__init__(**kwargs)
 
     def _discover(self) -> None:
+        in_process = [n for n in self._enable if n in self._extra]  # "installed" here, not through an entry point
+        self._enable = [n for n in self._enable if n not in self._extra]
         super()._discover()
+        self._enable += in_process
         for name, plugin in self._extra.items():
             if self.pm.is_registered(plugin):  # also installed and loaded from its entry point
                 continue
@@ -134,7 +138,7 @@ class Kit:
         try:
             config = RunConfig.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(_format_validation_error("<kit config>", exc)) from None
+            raise ConfigError(*validation_messages("<kit config>", exc)) from None
         config._source = "<kit config>"
         return config
 
@@ -162,6 +166,18 @@ class Kit:
         run = Run(config, host)
         run.hooks.configure(config)
         return run, recorder
+
+    def context(self, config: RunConfig | Mapping[str, Any] | None = None, plugins: Sequence[Any] | Mapping[str, Any] = (), **kwargs: Any) -> ComponentContext:
+        """The :class:`ComponentContext` of an opened tiny run (with ``plugins`` in-process), to
+        build a component by hand: ``MySampler(nas_kit.context(), MySamplerOptions())``."""
+        run, _ = self.open(config, plugins, **kwargs)
+        return run.context
+
+    def build(self, kind: str, spec: Mapping[str, Any], config: RunConfig | Mapping[str, Any] | None = None,
+              plugins: Sequence[Any] | Mapping[str, Any] = (), **kwargs: Any) -> Any:
+        """One component of ``kind`` built from ``spec`` (``{name, **options}``) exactly as a run
+        builds it (options validated by its registered model), in an opened tiny run."""
+        return self.context(config, plugins, **kwargs).build(kind, spec)
 
     def train(self, config: RunConfig | Mapping[str, Any] | None = None, plugins: Sequence[Any] | Mapping[str, Any] = (), **kwargs: Any) -> KitResult:
         """Train the supernet (``nas train``); the checkpoint lands in the run's folder."""

@@ -9,20 +9,15 @@ weights); ``weights: supernet`` scores the trained supernet's inherited weights 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import torch
 from pydantic import Field
 
-import nas_core
-from nas_core.components.base import Evaluator
-from nas_core.config import Section
-from nas_core.data.arrays import Normalizer
-from nas_core.registry import Registry
-from nas_core.spaces.supernet import Arch, Supernet
+from nas_core.api import Arch, ComponentContext, Evaluator, Normalizer, Registry, Section, Supernet, hookimpl
 from nas_zero_cost.proxies import grad_norm, naswot, snip, synflow
 
-NAS_PLUGIN_API = "1"
+NAS_PLUGIN_API = "1.1"
 
 
 class ZeroCostOptions(Section):
@@ -36,22 +31,21 @@ class ZeroCostEvaluator(Evaluator):
 
     proxy: Callable[..., float]
 
-    def __init__(self, run: Any, weights: str = "init", batch_size: int = 64, seed: int = 0):
-        self.run = run
-        self.weights = weights
-        self.batch_size = batch_size
-        self.seed = seed
+    def __init__(self, context: ComponentContext, options: ZeroCostOptions):
+        self.context = context
+        self.weights = options.weights
+        self.batch_size = options.batch_size
+        self.seed = options.seed
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self._init: Supernet | None = None
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One seeded batch of normalised training images and labels, on the run's device."""
         if self._batch is None:
-            run = self.run
-            train = run.data.train
-            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.seed))[: self.batch_size]
-            images = Normalizer(run.data.mean, run.data.std, run.device)(train.images[order].to(run.device))
-            self._batch = (images, train.labels[order].to(run.device))
+            data, device = self.context.data, self.context.device
+            order = torch.randperm(len(data.train), generator=torch.Generator().manual_seed(self.seed))[: self.batch_size]
+            images = Normalizer(data.mean, data.std, device)(data.train.images[order].to(device))
+            self._batch = (images, data.train.labels[order].to(device))
         return self._batch
 
     def source(self, supernet: Supernet) -> Supernet:
@@ -61,7 +55,7 @@ class ZeroCostEvaluator(Evaluator):
         if self._init is None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed)
-                self._init = self.run.space.build_supernet().to(self.run.device)
+                self._init = self.context.space.build_supernet().to(self.context.device)
         return self._init
 
     def evaluate(self, supernet: Supernet, archs: Sequence[Arch]) -> list[float]:
@@ -106,7 +100,7 @@ class NaswotEvaluator(ZeroCostEvaluator):
 EVALUATORS = {"synflow": SynflowEvaluator, "grad-norm": GradNormEvaluator, "snip": SnipEvaluator, "naswot": NaswotEvaluator}
 
 
-@nas_core.hookimpl
+@hookimpl
 def nas_register_evaluators(registry: Registry) -> None:
     for name, factory in EVALUATORS.items():
         registry.register(name, factory, options=ZeroCostOptions)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
-from nas_core.errors import ConfigError, DataError
+from nas_core.api import ConfigError, DataError
 from nas_zero_cost import plugin
 
 SEARCHERS = {
@@ -26,7 +26,8 @@ def test_every_searcher_uses_the_proxy(nas_kit, searcher):
     assert len(history) >= 3
     # the scores the searcher saw are exactly the proxy's scores of those architectures
     space = result.run.space
-    expected = plugin.SynflowEvaluator(result.run).evaluate(result.run.supernet, [space.decode(c.arch) for c in history])
+    fresh = plugin.SynflowEvaluator(result.run.context, plugin.ZeroCostOptions())
+    expected = fresh.evaluate(result.run.supernet, [space.decode(c.arch) for c in history])
     assert [c.score for c in history] == pytest.approx(expected)
     assert result.search.best.score == max(c.score for c in history)
 
@@ -53,8 +54,7 @@ def test_bad_options_are_one_line_config_errors(nas_kit):
 def test_synflow_ranks_real_nas_bench_macro_networks(nas_kit):
     """Real data: synflow of freshly initialised NAS-Bench-Macro networks (the benchmark's own
     width) against their trained CIFAR-10 accuracy must rank clearly better than chance."""
-    from nas_core.ground_truth import load_table
-    from nas_core.ranking import sample_distinct
+    from nas_core.api import load_table, sample_distinct
 
     try:
         table = load_table()
@@ -70,4 +70,8 @@ def test_synflow_ranks_real_nas_bench_macro_networks(nas_kit):
     scores = run.evaluator.evaluate(None, archs)  # weights: init -- the supernet is not needed
     truth = [table[run.space.encode(a)].mean_acc for a in archs]
     tau = stats.kendalltau(scores, truth).statistic
+    # Margin: the sample (seed 1) and synflow are deterministic, and tau is 0.609 here with
+    # ATEN_CPU_CAPABILITY=avx512 and =default alike, 2x the bound. Other samples of 30 give
+    # 0.36-0.69 (seeds 1-8), all above 0.3: the bound holds even for a different draw.
+    print(f"[margin] synflow Kendall tau: observed {tau:.3g}, bound 0.3")
     assert tau > 0.3, f"synflow Kendall tau {tau:.3f} on 30 NAS-Bench-Macro networks"

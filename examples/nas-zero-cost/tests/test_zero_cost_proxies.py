@@ -16,7 +16,7 @@ ALL_LARGEST = (2, 2, 2)
 
 @pytest.mark.parametrize("name", sorted(plugin.EVALUATORS))
 def test_scores_are_finite_deterministic_and_leave_the_supernet_alone(name, tiny_run):
-    evaluator = plugin.EVALUATORS[name](tiny_run, weights="supernet", batch_size=16)
+    evaluator = plugin.EVALUATORS[name](tiny_run.context, plugin.ZeroCostOptions(weights="supernet", batch_size=16))
     supernet = tiny_run.supernet
     before = {k: v.clone() for k, v in supernet.state_dict().items()}
     archs = [ALL_IDENTITY, (1, 2, 0), ALL_LARGEST]
@@ -64,12 +64,12 @@ def test_naswot_is_higher_for_distinct_activation_patterns(tiny_supernet, tiny_d
 
 
 def test_init_weights_ignore_the_trained_supernet(tiny_run):
-    evaluator = plugin.SynflowEvaluator(tiny_run, weights="init")
+    evaluator = plugin.SynflowEvaluator(tiny_run.context, plugin.ZeroCostOptions(weights="init"))
     supernet = tiny_run.supernet
     baseline = evaluator.evaluate(supernet, [(1, 2, 1)])
     with torch.no_grad():
         for p in supernet.parameters():
             p.mul_(3.0)
     assert evaluator.evaluate(supernet, [(1, 2, 1)]) == baseline
-    inherited = plugin.SynflowEvaluator(tiny_run, weights="supernet")
+    inherited = plugin.SynflowEvaluator(tiny_run.context, plugin.ZeroCostOptions(weights="supernet"))
     assert inherited.evaluate(supernet, [(1, 2, 1)]) != baseline

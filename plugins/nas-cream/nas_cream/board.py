@@ -22,7 +22,7 @@ from typing import Any, Callable, Literal, Sequence
 
 import torch
 
-from nas_core.spaces.supernet import Arch
+from nas_core.api import Arch
 
 AdmissionRule = Literal["gap-or-flops", "gap"]
 

@@ -23,8 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from nas_core.components.evaluators import preserved_bn_state
-from nas_core.spaces.supernet import Arch, Supernet
+from nas_core.api import Arch, Supernet, preserved_bn_state
 
 from nas_cream.board import PathBoard
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from nas_core import hookimpl
-from nas_core.registry import Registry
+from nas_core.api import Registry, hookimpl
 
 from nas_cream.regularizer import CreamDistill, CreamDistillOptions
 from nas_cream.sampler import CreamSampler, CreamSamplerOptions
@@ -12,7 +11,7 @@ from nas_cream.settings import CreamSection
 from nas_cream.space import CreamSpaceOptions, cream_imagenet
 from nas_cream.teacher import CreamTeacher, CreamTeacherOptions
 
-NAS_PLUGIN_API = "1"
+NAS_PLUGIN_API = "1.1"
 
 
 @hookimpl

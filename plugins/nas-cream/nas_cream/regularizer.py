@@ -9,15 +9,14 @@ empty, the loss is left as it is.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
-from nas_core.components.base import PathOutput, Regularizer, StepContext
-from nas_core.config import Section
-from nas_core.errors import NasError
+from nas_core.api import ComponentContext, NasError, PathOutput, Regularizer, Section, StepContext
 
 from nas_cream.meta import soft_cross_entropy
+from nas_cream.settings import configured_teacher
 
 
 class CreamDistillOptions(Section):
@@ -31,12 +30,17 @@ def distill_loss(ce: torch.Tensor, kd: torch.Tensor, rho: float) -> torch.Tensor
 class CreamDistill(Regularizer):
     """Distillation from the prioritized path the meta network picked, weighted by rho."""
 
-    def __init__(self, run: Any):
-        teacher = run.config.teacher
-        if teacher is None or teacher.name != "cream":
-            raise NasError("regularizer 'cream': needs the cream teacher (teacher: {name: cream}) to supply targets")
-        if run.config.train.label_loss != "ce":
-            raise NasError("regularizer 'cream': needs the label loss (train.label_loss: ce)")
+    def __init__(self, context: ComponentContext, options: CreamDistillOptions):
+        pass
+
+    def requires(self) -> Mapping[str, Any]:
+        return {"train.label_loss": "ce"}
+
+    def check(self, context: ComponentContext) -> None:
+        from nas_cream.teacher import CreamTeacher
+
+        if not isinstance(context.peer("teacher"), CreamTeacher):
+            raise NasError(f"regularizer 'cream' needs teacher 'cream' to supply its targets; the config's teacher is {configured_teacher(context)}")
 
     def path_loss(self, ctx: StepContext, index: int, output: PathOutput, loss: torch.Tensor | None) -> torch.Tensor | None:
         info = ctx.extras.get("cream")

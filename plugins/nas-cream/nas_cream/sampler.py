@@ -5,8 +5,9 @@
   for path.
 - ``categorical``: the paper's per-layer prior over its 6 ops (k3e4, k3e6, k5e4, k5e6, k7e4, k7e6)
   = (0.05, 0.2, 0.05, 0.5, 0.05, 0.15), or ``probs`` given in the config for other spaces.
-- ``board``: op frequencies of each layer among the paths on the prioritized board, plus
-  ``smoothing`` pseudo-counts so no op becomes unreachable; uniform while the board is empty.
+- ``board``: op frequencies of each layer among the paths on the prioritized board of the
+  ``cream`` teacher, plus ``smoothing`` pseudo-counts so no op becomes unreachable; uniform
+  while the board is empty.
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from nas_core.components.base import Sampler
-from nas_core.checkpoint import python_rng_state, set_python_rng_state
-from nas_core.config import Section
-from nas_core.errors import NasError
-from nas_core.spaces.supernet import Arch
+from nas_core.api import Arch, ComponentContext, NasError, Sampler, Section, python_rng_state, set_python_rng_state
+
+from nas_cream.settings import configured_teacher
 
 PAPER_PRIOR = (0.05, 0.2, 0.05, 0.5, 0.05, 0.15)
 
@@ -34,15 +33,15 @@ class CreamSamplerOptions(Section):
 class CreamSampler(Sampler):
     """Single path per step from a uniform, categorical or board-frequency prior."""
 
-    def __init__(self, run: Any, prior: str = "uniform", probs: list[float] | None = None, smoothing: float = 1.0):
-        self.run = run
-        self.space = run.space
-        self.prior = prior
-        self.smoothing = smoothing
-        self.rng = random.Random(run.config.seed * 7 + 1)  # the built-in uniform sampler's stream
+    def __init__(self, context: ComponentContext, options: CreamSamplerOptions):
+        self.context = context
+        self.space = context.space
+        self.prior = options.prior
+        self.smoothing = options.smoothing
+        self.rng = random.Random(context.seed * 7 + 1)  # the built-in uniform sampler's stream
         self.probs: list[float] | None = None
-        if prior == "categorical":
-            self.probs = list(probs) if probs is not None else list(PAPER_PRIOR)
+        if self.prior == "categorical":
+            self.probs = list(options.probs) if options.probs is not None else list(PAPER_PRIOR)
             wrong = sorted({n for n in self.space.num_choices if n != len(self.probs)})
             if wrong:
                 raise NasError(
@@ -51,10 +50,12 @@ class CreamSampler(Sampler):
                 )
             if any(p < 0 for p in self.probs) or sum(self.probs) <= 0:
                 raise NasError("sampler 'cream': probs must be non-negative and not all zero")
-        elif prior == "board":
-            teacher = run.config.teacher
-            if teacher is None or teacher.name != "cream":
-                raise NasError("sampler 'cream': prior 'board' needs the cream teacher (teacher: {name: cream})")
+
+    def check(self, context: ComponentContext) -> None:
+        from nas_cream.teacher import CreamTeacher
+
+        if self.prior == "board" and not isinstance(context.peer("teacher"), CreamTeacher):
+            raise NasError(f"sampler 'cream' with prior 'board' needs teacher 'cream' (its board); the config's teacher is {configured_teacher(context)}")
 
     def layer_weights(self) -> list[list[float]]:
         """The sampling weights of every layer under the current prior."""
@@ -62,7 +63,7 @@ class CreamSampler(Sampler):
         if self.prior == "categorical":
             return [list(self.probs) for _ in n_choices]  # type: ignore[arg-type]
         if self.prior == "board":
-            board = self.run.teacher.board
+            board = self.context.peer("teacher").board
             if len(board):
                 counts = [[self.smoothing] * n for n in n_choices]
                 for entry in board:

@@ -8,12 +8,9 @@ the run's evaluator instead and the best-scoring one is returned (K evaluations)
 
 from __future__ import annotations
 
-from typing import Any
+from nas_core.api import Candidate, ComponentContext, NasError, SearchProblem, SearchResult, Searcher, Section
 
-from nas_core.components.base import Searcher
-from nas_core.config import Section
-from nas_core.errors import NasError
-from nas_core.search_result import Candidate, SearchProblem, SearchResult
+from nas_cream.settings import configured_teacher
 
 
 class BoardSearcherOptions(Section):
@@ -23,16 +20,18 @@ class BoardSearcherOptions(Section):
 class BoardSearcher(Searcher):
     """Top entry of the prioritized path board that satisfies the constraints."""
 
-    def __init__(self, run: Any, rescore: bool = False):
-        self.run = run
-        self.rescore = rescore
+    def __init__(self, context: ComponentContext, options: BoardSearcherOptions):
+        self.context = context
+        self.rescore = options.rescore
 
-    def search(self, problem: SearchProblem) -> SearchResult:
+    def check(self, context: ComponentContext) -> None:
         from nas_cream.teacher import CreamTeacher
 
-        teacher = self.run.teacher
-        if not isinstance(teacher, CreamTeacher):
-            raise NasError("searcher 'cream-board': needs the cream teacher (teacher: {name: cream}); the board lives in its checkpoint state")
+        if not isinstance(context.peer("teacher"), CreamTeacher):
+            raise NasError(f"searcher 'cream-board' needs teacher 'cream' (the board lives in its checkpoint state); the config's teacher is {configured_teacher(context)}")
+
+    def search(self, problem: SearchProblem) -> SearchResult:
+        teacher = self.context.peer("teacher")
         if not len(teacher.board):
             raise NasError("searcher 'cream-board': the board is empty (was the supernet trained past the cream warm-up?)")
         space = problem.space

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from pydantic import Field
 
-from nas_core.config import Section
+from nas_core.api import ComponentContext, Section
 
 
 class CreamSection(Section):
@@ -20,21 +17,18 @@ class CreamSection(Section):
     warmup_steps: int | None = Field(None, ge=0, description="optimiser steps of plain training (overrides warmup_epochs)")
 
 
-def steps_per_epoch(run: Any) -> int:
-    """As the trainer counts them (full batches only)."""
-    return max(1, len(run.data.train) // run.config.train.batch_size)
-
-
-def total_steps(run: Any) -> int:
-    cfg = run.config.train
-    return cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch(run)))
-
-
-def warmup_end(run: Any) -> int:
-    """The first step at which the board and distillation are active."""
-    section = run.config.section("cream") or CreamSection()
+def warmup_end(context: ComponentContext) -> int:
+    """The first step at which the board and distillation are active (steps counted by the
+    run's schedule, the one the trainer follows)."""
+    section = context.section("cream") or CreamSection()
     if section.warmup_steps is not None:
         return int(section.warmup_steps)
     if section.warmup_epochs is not None:
-        return int(round(section.warmup_epochs * steps_per_epoch(run)))
-    return total_steps(run) // 6
+        return context.schedule.steps_in(section.warmup_epochs)
+    return context.schedule.total_steps // 6
+
+
+def configured_teacher(context: ComponentContext) -> str:
+    """The teacher the config names, for messages."""
+    teacher = context.config.teacher
+    return f"'{teacher.name}'" if teacher is not None else "none"

@@ -38,10 +38,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from nas_core.config import Section
-from nas_core.errors import NasError
-from nas_core.spaces.space import FixedLayer, LayerSpec, MBConvSpace, OpSpec, count_macs
-from nas_core.spaces.supernet import Arch, Subnet
+from nas_core.api import Arch, FixedLayer, LayerSpec, MBConvSpace, NasError, OpSpec, Section, Subnet, count_macs
 
 STAGES = ((24, 2), (40, 2), (80, 2), (96, 1), (192, 2))
 """(output channels, stride of the first block) of the five searchable stages."""

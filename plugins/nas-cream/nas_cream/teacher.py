@@ -19,21 +19,17 @@ tensors / numbers / lists, so ``--resume`` continues exactly and ``nas search`` 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from nas_core import distributed
-from nas_core.components.base import PathOutput, StepContext, Teacher
-from nas_core.components.evaluators import preserved_bn_state
-from nas_core.config import Section
-from nas_core.errors import NasError
+from nas_core.api import ComponentContext, NasError, PathOutput, Section, StepContext, Teacher, preserved_bn_state
 
 from nas_cream.board import BoardEntry, PathBoard
 from nas_cream.meta import MetaMatchingNetwork, choose_teacher, meta_scores, meta_step, student_probs_on_board
-from nas_cream.settings import total_steps, warmup_end
+from nas_cream.settings import warmup_end
 
 
 class CreamTeacherOptions(Section):
@@ -52,50 +48,39 @@ class CreamTeacherOptions(Section):
 class CreamTeacher(Teacher):
     """Prioritized paths as teachers, chosen per step by a meta-matching network."""
 
-    def __init__(self, run: Any, board_size: int = 10, admission: str = "gap-or-flops", acc_gap: float = 5.0,
-                 stored_images: int = 4, meta_update_every: int = 200, meta_lr: float = 1e-4, meta_optimizer: str = "adam",
-                 meta_grad_clip: float = 1.0, meta_slice: int | None = None, virtual_lr: float | None = None):
-        if run.config.train.label_loss != "ce":
-            raise NasError("teacher 'cream': needs labels (train.label_loss: ce); board accuracy and distillation are supervised")
-        if distributed.world_size() > 1:
+    def __init__(self, context: ComponentContext, options: CreamTeacherOptions):
+        self.context = context
+        self.options = options
+        self.space = context.space
+        self.device = context.device
+        self.board = PathBoard(options.board_size, options.acc_gap, options.admission, key=self.space.canonical)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(context.seed * 31 + 5)
+            self.meta = MetaMatchingNetwork(self.space.num_classes, options.stored_images).to(self.device)
+        params = list(self.meta.parameters())
+        lr = options.meta_lr
+        self.meta_optimizer = torch.optim.Adam(params, lr=lr) if options.meta_optimizer == "adam" else torch.optim.SGD(params, lr=lr, momentum=0.9)
+        self.meta_updates = 0
+        self.last_meta: dict[str, float] = {}
+
+    def requires(self) -> Mapping[str, Any]:
+        # board accuracy and distillation are supervised
+        return {**super().requires(), "train.label_loss": "ce"}
+
+    def check(self, context: ComponentContext) -> None:
+        if context.world_size > 1:
             # board admission, stored images and meta updates are per process; until they are
             # reduced across ranks the ranks would drift apart, so refuse rather than diverge
             raise NasError("teacher 'cream' does not run under torchrun yet (its board and meta network are per process); train it in one process")
-        self.run = run
-        self.space = run.space
-        self.device = run.device
-        self.stored_images = stored_images
-        self.meta_update_every = meta_update_every
-        self.meta_grad_clip = meta_grad_clip
-        self.meta_slice = meta_slice
-        self.virtual_lr = virtual_lr
-        self.board = PathBoard(board_size, acc_gap, admission, key=self.space.canonical)  # type: ignore[arg-type]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(run.config.seed * 31 + 5)
-            self.meta = MetaMatchingNetwork(self.space.num_classes, stored_images).to(self.device)
-        params = list(self.meta.parameters())
-        self.meta_optimizer = torch.optim.Adam(params, lr=meta_lr) if meta_optimizer == "adam" else torch.optim.SGD(params, lr=meta_lr, momentum=0.9)
-        self.meta_updates = 0
-        self.last_meta: dict[str, float] = {}
 
     # ------------------------------------------------------------------ schedule
 
     @cached_property
     def warmup_end(self) -> int:
-        return warmup_end(self.run)
+        return warmup_end(self.context)
 
     def active(self, step: int) -> bool:
         return step >= self.warmup_end
-
-    def _scheduled_lr(self, step: int) -> float:
-        if self.virtual_lr is not None:
-            return self.virtual_lr
-        from nas_core.trainer import build_scheduler
-
-        cfg = self.run.config.train
-        dummy = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.optimizer.lr)
-        factor = build_scheduler(cfg, dummy, total_steps(self.run)).lr_lambdas[0]
-        return cfg.optimizer.lr * factor(step)
 
     # ------------------------------------------------------------------ the two calls
 
@@ -122,13 +107,14 @@ class CreamTeacher(Teacher):
         if not self.active(ctx.step):
             return
         since = ctx.step - self.warmup_end
-        if self.meta_update_every and since > 0 and since % self.meta_update_every == 0 and len(self.board):
+        every = self.options.meta_update_every
+        if every and since > 0 and since % every == 0 and len(self.board):
             self._meta_update(ctx)
         labels = ctx.batch.labels
         for index, (path, output) in enumerate(zip(ctx.paths, outputs)):
             logits = output.logits.detach()
             acc = 100.0 * float((logits.argmax(1) == labels).float().mean())
-            k = self.stored_images
+            k = self.options.stored_images
             entry = BoardEntry(
                 tuple(int(c) for c in path), acc, int(self.space.complexity(path)[0]),
                 ctx.batch.student_input(index)[:k].detach().clone(), F.softmax(logits[:k], dim=1).clone(), ctx.step,
@@ -137,12 +123,13 @@ class CreamTeacher(Teacher):
 
     def _meta_update(self, ctx: StepContext) -> None:
         images, labels = ctx.batch.student_input(0), ctx.batch.labels
-        half = self.meta_slice or max(1, len(images) // 2)
+        half = self.options.meta_slice or max(1, len(images) // 2)
         if 2 * half > len(images):
             raise NasError(f"teacher 'cream': meta_slice {half} needs a batch of at least {2 * half} images")
+        virtual_lr = self.options.virtual_lr if self.options.virtual_lr is not None else ctx.lr  # the step's own lr
         self.last_meta = meta_step(
             self.meta, self.meta_optimizer, ctx.supernet, ctx.paths[0], self.board,
-            images[:half], images[half : 2 * half], labels[half : 2 * half], self._scheduled_lr(ctx.step), self.meta_grad_clip,
+            images[:half], images[half : 2 * half], labels[half : 2 * half], virtual_lr, self.options.meta_grad_clip,
         )
         self.meta_updates += 1
 

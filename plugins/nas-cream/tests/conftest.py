@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import torch
-
-torch.set_num_threads(1)
 
 CREAM: dict[str, Any] = {
     "plugins": {"enable": ["cream"]},

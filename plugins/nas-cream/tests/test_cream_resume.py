@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from nas_core import commands
-from nas_core.checkpoint import load_checkpoint
-from nas_core.config import data_root
+from nas_core import testing as commands
+from nas_core.api import data_root, load_checkpoint
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "cream-macro.yaml"
 

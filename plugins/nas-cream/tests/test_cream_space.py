@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nas_core.config import RunConfig, resolve_config
-from nas_core.errors import NasError
-from nas_core.plugins import PluginHost
+from nas_core.api import NasError, build_space
 
 from nas_cream.space import CHOICES, PUBLISHED, _stage_macs, build_published, cream_imagenet, fit_depths, published_macs
 
@@ -15,6 +13,9 @@ from nas_cream.space import CHOICES, PUBLISHED, _stage_macs, build_published, cr
 @pytest.mark.parametrize("name, reported", [("cream-s", 287e6), ("cream-l", 604e6)])
 def test_published_models_rebuilt_within_two_percent_of_their_macs(name, reported):
     counts = published_macs(name)
+    # MACs are counted exactly from the architecture (no data, no rounding that depends on the
+    # processor or threads): these bounds check a fixed number, so their margin is not noise.
+    print(f"[margin] {name} thop-style MACs relative error: observed {abs(counts['thop_style'] / reported - 1):.3g}, bound 0.02")
     assert counts["reported"] == reported
     # the authors' convention (thop: conv + linear + 2 per BatchNorm output element)
     assert abs(counts["thop_style"] / reported - 1) < 0.02
@@ -53,11 +54,7 @@ def test_depth_fitting_is_maximal_within_the_interval():
 
 
 def test_space_registered_with_presets_and_fitting():
-    config = RunConfig.model_validate({"plugins": {"enable": ["cream"]}, "space": {"name": "cream-imagenet", "preset": "cream-l"}})
-    host = PluginHost(enable=["cream"], autoload=False)
-    resolve_config(config, host.registries)
-    ops = {e.name: e.obj for e in host.registries.ops}
-    space = host.registries.search_spaces.build("cream-imagenet", config.space.options, ops=ops)
+    space = build_space("cream-imagenet", {"preset": "cream-l"})
     assert len(space.layers) == 27 and space.input_size == (224, 224)
     assert space.decode(space.encode(PUBLISHED["cream-l"].arch)) == PUBLISHED["cream-l"].arch
     assert len(cream_imagenet(depths=[1, 1, 2, 2, 1], resolution=160).layers) == 7

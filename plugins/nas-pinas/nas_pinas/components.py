@@ -30,18 +30,29 @@ import copy
 import math
 import random
 import warnings
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from nas_core.checkpoint import python_rng_state, set_python_rng_state
-from nas_core.components.base import Batch, PathOutput, Regularizer, Sampler, StepContext, Teacher
-from nas_core.config import Section
-from nas_core.errors import ConfigError, NasError
-from nas_core.spaces.supernet import Arch, Supernet
+from nas_core.api import (
+    Arch,
+    Batch,
+    ComponentContext,
+    ConfigError,
+    NasError,
+    PathOutput,
+    Regularizer,
+    Sampler,
+    Section,
+    StepContext,
+    Supernet,
+    Teacher,
+    python_rng_state,
+    set_python_rng_state,
+)
 
 KEYS = "pinas.keys"
 QUEUE = "pinas.queue"
@@ -72,11 +83,11 @@ class CrossPathOptions(Section):
 class CrossPathSampler(Sampler):
     """Two paths per step that differ in every layer (per layer: 2 choices without replacement)."""
 
-    def __init__(self, run: Any):
-        self.space = run.space
+    def __init__(self, context: ComponentContext, options: CrossPathOptions):
+        self.space = context.space
         if min(self.space.num_choices) < 2:
             raise ConfigError(f"sampler.name: cross-path needs at least 2 choices in every layer; space '{self.space.name}' has {self.space.num_choices}")
-        self.rng = random.Random(run.config.seed * 7 + 3)
+        self.rng = random.Random(context.seed * 7 + 3)
 
     def sample(self, step: int) -> list[Arch]:
         pairs = [self.rng.sample(range(n), 2) for n in self.space.num_choices]
@@ -105,19 +116,28 @@ class InfoNCEOptions(Section):
 class CrossPathInfoNCE(Regularizer):
     """Multi-view batches, the projection neck and the symmetric cross-path InfoNCE loss."""
 
-    def __init__(self, run: Any, temperature: float = 0.2, cross_path: bool = True, negatives: bool = True,
-                 neck_hidden: int | None = None, neck_dim: int = 128, views: int = 4, neck_bn: bool = True):
-        if run.config.train.label_loss != "none":
-            raise ConfigError(f"{run.config.source}: train.label_loss: Pi-NAS trains without labels; set it to 'none'")
-        self.run = run
-        self.temperature, self.cross_path, self.negatives = temperature, cross_path, negatives
-        self.neck_hidden, self.neck_dim, self.views, self.neck_bn = neck_hidden, neck_dim, views, neck_bn
+    def __init__(self, context: ComponentContext, options: InfoNCEOptions):
+        self.context = context
+        o = options
+        self.temperature, self.cross_path, self.negatives = o.temperature, o.cross_path, o.negatives
+        self.neck_hidden, self.neck_dim, self.views, self.neck_bn = o.neck_hidden, o.neck_dim, o.views, o.neck_bn
         self.neck: nn.Module | None = None
-        self.generator = torch.Generator().manual_seed(run.config.seed * 31 + 5)
-        section = run.config.section("pinas")
+        self.generator = torch.Generator().manual_seed(context.seed * 31 + 5)
+        section = context.section("pinas")
         self.guard = CollapseGuard(section.collapse_threshold if section else 0.2, section.collapse_warmup if section else 50,
                                    section.collapse_window if section else 10)
         self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def requires(self) -> Mapping[str, Any]:
+        return {"train.label_loss": "none"}  # Pi-NAS reads no labels while training the supernet
+
+    def check(self, context: ComponentContext) -> None:
+        if not isinstance(context.peer("teacher"), MeanTeacher):
+            teacher = context.config.teacher
+            raise NasError(
+                "regularizer 'cross-path-infonce' needs teacher 'mean-teacher' (its keys and negative queue); "
+                f"the config's teacher is {repr(teacher.name) if teacher else 'none'}"
+            )
 
     # -- construction
     def attach(self, supernet: Supernet) -> None:
@@ -136,7 +156,7 @@ class CrossPathInfoNCE(Regularizer):
         from nas_pinas.augment import moco_v2_view
 
         if self._norm is None:
-            data, dev = self.run.data, batch.raw.device
+            data, dev = self.context.data, batch.raw.device
             self._norm = (torch.tensor(data.mean, device=dev).view(1, -1, 1, 1), torch.tensor(data.std, device=dev).view(1, -1, 1, 1))
         mean, std = self._norm
         views = [moco_v2_view(batch.raw, self.generator, mean, std) for _ in range(self.views)]
@@ -238,33 +258,37 @@ class MeanTeacherOptions(Section):
 class MeanTeacher(Teacher):
     """EMA copy of student supernet + neck, updated per path on its active modules, and the queue."""
 
-    def __init__(self, run: Any, momentum: float = 0.999, queue_size: int = 4096, bn_groups: int = 2):
-        self.run = run
-        self.momentum, self.queue_size, self.bn_groups = momentum, queue_size, bn_groups
+    def __init__(self, context: ComponentContext, options: MeanTeacherOptions):
+        self.context = context
+        self.momentum, self.queue_size, self.bn_groups = options.momentum, options.queue_size, options.bn_groups
         self.supernet: Supernet | None = None
         self.neck: nn.Module | None = None
         self.queue: torch.Tensor | None = None
         self.ptr = 0
-        self.generator = torch.Generator().manual_seed(run.config.seed * 37 + 11)
+        self.generator = torch.Generator().manual_seed(context.seed * 37 + 11)
         self._pending: dict[str, Any] | None = None
+
+    def check(self, context: ComponentContext) -> None:
+        self._regularizer()
 
     # -- construction (lazy: the student exists only after the run built the supernet)
     def _regularizer(self) -> CrossPathInfoNCE:
-        for regularizer in self.run.regularizers:
+        for regularizer in self.context.peers("regularizers"):
             if isinstance(regularizer, CrossPathInfoNCE):
                 return regularizer
-        raise NasError("teacher mean-teacher needs the cross-path-infonce regularizer (it owns the neck)")
+        names = ", ".join(repr(r.name) for r in self.context.config.regularizers) or "none"
+        raise NasError(f"teacher 'mean-teacher' needs regularizer 'cross-path-infonce' (it owns the neck); the config's regularizers are {names}")
 
     def _ensure(self) -> None:
         if self.supernet is not None:
             return
-        student, reg = self.run.supernet, self._regularizer()
+        student, reg = self.context.supernet, self._regularizer()
         self.supernet = copy.deepcopy(student)
         self.neck = copy.deepcopy(reg.neck)
         for p in [*self.supernet.parameters(), *self.neck.parameters()]:
             p.requires_grad_(False)
         init = torch.randn(self.queue_size, reg.neck_dim, generator=self.generator)
-        self.queue = F.normalize(init, dim=1).to(self.run.device)
+        self.queue = F.normalize(init, dim=1).to(self.context.device)
         if self._pending is not None:
             self._apply(self._pending)
             self._pending = None
@@ -341,7 +365,7 @@ class MeanTeacher(Teacher):
     def _apply(self, state: dict[str, Any]) -> None:
         self.supernet.load_state_dict(state["supernet"])
         self.neck.load_state_dict(state["neck"])
-        self.queue = state["queue"].to(self.run.device).clone()
+        self.queue = state["queue"].to(self.context.device).clone()
         self.ptr = int(state["ptr"])
         self.generator.set_state(state["generator"].cpu())
 

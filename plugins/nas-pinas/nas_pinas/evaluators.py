@@ -15,42 +15,42 @@ recalibration) and read the backbone's pooled features (the neck is a training d
 from __future__ import annotations
 
 import random
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from nas_core.components.base import Evaluator
-from nas_core.components.evaluators import preserved_bn_state, recalibrate_bn
-from nas_core.config import Section
-from nas_core.data.arrays import Normalizer, seeded_subset
-from nas_core.errors import DataError
-from nas_core.spaces.supernet import Arch, Supernet
+from nas_core.api import (
+    Arch,
+    ComponentContext,
+    Evaluator,
+    EvaluationData,
+    Section,
+    Supernet,
+    evaluation_data,
+    preserved_bn_state,
+    score_after_recalibration,
+    seeded_subset,
+)
 from nas_pinas.components import feature_width
 
 
 class _Data:
-    """Recalibration batches, labelled training images and validation images, normalised once."""
+    """The engine's evaluation data (recalibration batches, validation images) plus a
+    stratified subset of labelled training images (the kNN bank / the probe's training set)."""
 
-    def __init__(self, run: Any, bn_recal_batches: int, batch_size: int, train_images: int, max_images: int | None, split: str, salt: int):
-        normalize = Normalizer(run.data.mean, run.data.std, run.device)
-        val = run.data.test if split == "test" else run.data.val
-        if val is None or len(val) == 0:
-            raise DataError(f"evaluator: the data set has no '{split}' split to evaluate on")
-        if max_images:
-            val = val.subset(seeded_subset(val.labels, max_images, run.config.seed + 11))
-        train = run.data.train
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(run.config.seed + 13))
-        self.recal = [normalize(train.images[order[i * batch_size : (i + 1) * batch_size]].to(run.device))
-                      for i in range(min(bn_recal_batches, len(order) // batch_size))]
-        pick = torch.as_tensor(seeded_subset(train.labels, train_images, run.config.seed + salt), dtype=torch.long)
-        self.train_x = normalize(train.images[pick].to(run.device))
-        self.train_y = train.labels[pick].to(run.device)
-        self.val_x = normalize(val.images.to(run.device))
-        self.val_y = val.labels.to(run.device)
-        self.num_classes = run.data.num_classes
+    def __init__(self, context: ComponentContext, bn_recal_batches: int, batch_size: int, train_images: int, max_images: int | None, split: str, salt: int):
+        shared: EvaluationData = evaluation_data(context, split=split, bn_recal_batches=bn_recal_batches, batch_size=batch_size, max_images=max_images)
+        train = context.data.train
+        pick = torch.as_tensor(seeded_subset(train.labels, train_images, context.seed + salt), dtype=torch.long)
+        self.recal = shared.recalibration
+        self.train_x = shared.normalize(train.images[pick].to(context.device))
+        self.train_y = train.labels[pick].to(context.device)
+        self.val_x = shared.images
+        self.val_y = shared.labels
+        self.num_classes = context.data.num_classes
 
 
 @torch.no_grad()
@@ -84,15 +84,14 @@ class KnnEvaluator(Evaluator):
 
     metric_name = "knn_acc"
 
-    def __init__(self, run: Any, k: int = 20, temperature: float = 0.07, bank_images: int = 2000, bn_recal_batches: int = 4,
-                 batch_size: int = 250, max_images: int | None = None, split: str = "val"):
-        self.run, self.k, self.temperature, self.bank_images = run, k, temperature, bank_images
-        self.bn_recal_batches, self.batch_size, self.max_images, self.split = bn_recal_batches, batch_size, max_images, split
+    def __init__(self, context: ComponentContext, options: KnnOptions):
+        self.context, self.options = context, options
         self._cache: _Data | None = None
 
     def data(self) -> _Data:
         if self._cache is None:
-            self._cache = _Data(self.run, self.bn_recal_batches, self.batch_size, self.bank_images, self.max_images, self.split, salt=17)
+            o = self.options
+            self._cache = _Data(self.context, o.bn_recal_batches, o.batch_size, o.bank_images, o.max_images, o.split, salt=17)
         return self._cache
 
     def recalibration_batches(self) -> list[torch.Tensor]:
@@ -100,17 +99,14 @@ class KnnEvaluator(Evaluator):
         return self.data().recal
 
     def evaluate(self, supernet: Supernet, archs: Sequence[Arch]) -> list[float]:
-        d = self.data()
-        scores = []
-        with preserved_bn_state(supernet):
-            for arch in archs:
-                if d.recal:
-                    recalibrate_bn(lambda x, arch=arch: supernet.forward_features(x, arch), supernet, d.recal)
-                supernet.eval()
-                bank = path_features(supernet, arch, d.train_x, self.batch_size)
-                queries = path_features(supernet, arch, d.val_x, self.batch_size)
-                scores.append(knn_top1(bank, d.train_y, queries, d.val_y, self.k, self.temperature, d.num_classes))
-        return scores
+        d, o = self.data(), self.options
+
+        def score(arch: Arch) -> float:
+            bank = path_features(supernet, arch, d.train_x, o.batch_size)
+            queries = path_features(supernet, arch, d.val_x, o.batch_size)
+            return knn_top1(bank, d.train_y, queries, d.val_y, o.k, o.temperature, d.num_classes)
+
+        return score_after_recalibration(supernet, archs, d.recal, score, through="features")
 
 
 class LinearProbeOptions(Section):
@@ -130,17 +126,16 @@ class LinearProbeEvaluator(Evaluator):
 
     metric_name = "probe_acc"
 
-    def __init__(self, run: Any, steps: int = 300, lr: float = 0.05, train_batch_size: int = 128, train_images: int = 5000,
-                 bn_recal_batches: int = 4, batch_size: int = 250, max_images: int | None = None, split: str = "val"):
-        self.run, self.steps, self.lr, self.train_batch_size, self.train_images = run, steps, lr, train_batch_size, train_images
-        self.bn_recal_batches, self.batch_size, self.max_images, self.split = bn_recal_batches, batch_size, max_images, split
+    def __init__(self, context: ComponentContext, options: LinearProbeOptions):
+        self.context, self.options = context, options
         self._cache: _Data | None = None
         self.head: nn.Module | None = None
         self._fingerprint: tuple | None = None
 
     def data(self) -> _Data:
         if self._cache is None:
-            self._cache = _Data(self.run, self.bn_recal_batches, self.batch_size, self.train_images, self.max_images, self.split, salt=19)
+            o = self.options
+            self._cache = _Data(self.context, o.bn_recal_batches, o.batch_size, o.train_images, o.max_images, o.split, salt=19)
         return self._cache
 
     def recalibration_batches(self) -> list[torch.Tensor]:
@@ -157,18 +152,18 @@ class LinearProbeEvaluator(Evaluator):
         fingerprint = self._fingerprint_of(supernet)
         if self.head is not None and fingerprint == self._fingerprint:
             return self.head
-        d, space = self.data(), self.run.space
-        seed = self.run.config.seed
+        d, o, space = self.data(), self.options, self.context.space
+        seed = self.context.seed
         rng = random.Random(seed * 41 + 7)
         generator = torch.Generator().manual_seed(seed * 43 + 1)
         torch.manual_seed(seed)
-        head = nn.Linear(feature_width(supernet), d.num_classes).to(self.run.device)
-        optimizer = torch.optim.Adam(head.parameters(), lr=self.lr)
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.steps)
+        head = nn.Linear(feature_width(supernet), d.num_classes).to(self.context.device)
+        optimizer = torch.optim.Adam(head.parameters(), lr=o.lr)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, o.steps)
         with preserved_bn_state(supernet):
             supernet.train()  # BN statistics keep updating while the head trains (restored after)
-            for _ in range(self.steps):
-                index = torch.randint(0, len(d.train_x), (self.train_batch_size,), generator=generator).to(d.train_x.device)
+            for _ in range(o.steps):
+                index = torch.randint(0, len(d.train_x), (o.train_batch_size,), generator=generator).to(d.train_x.device)
                 with torch.no_grad():
                     feats = F.normalize(supernet.forward_features(d.train_x[index], space.sample(rng)), dim=1)
                 loss = F.cross_entropy(head(feats * 10.0), d.train_y[index])
@@ -181,12 +176,10 @@ class LinearProbeEvaluator(Evaluator):
 
     def evaluate(self, supernet: Supernet, archs: Sequence[Arch]) -> list[float]:
         head, d = self.train_head(supernet), self.data()
-        scores = []
-        with preserved_bn_state(supernet), torch.no_grad():
-            for arch in archs:
-                if d.recal:
-                    recalibrate_bn(lambda x, arch=arch: supernet.forward_features(x, arch), supernet, d.recal)
-                supernet.eval()
-                feats = path_features(supernet, arch, d.val_x, self.batch_size)
-                scores.append(100.0 * float((head(feats * 10.0).argmax(1) == d.val_y).float().mean()))
-        return scores
+
+        @torch.no_grad()
+        def score(arch: Arch) -> float:
+            feats = path_features(supernet, arch, d.val_x, self.options.batch_size)
+            return 100.0 * float((head(feats * 10.0).argmax(1) == d.val_y).float().mean())
+
+        return score_after_recalibration(supernet, archs, d.recal, score, through="features")

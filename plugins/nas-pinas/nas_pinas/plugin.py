@@ -8,13 +8,9 @@ guard). The per-step hook returns the collapse metrics the regularizer measured.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
-from nas_core import hookimpl
-from nas_core.config import Section
-from nas_core.registry import Registry
+from nas_core.api import Registry, Section, StepContext, hookimpl
 from nas_pinas.components import (
     METRICS,
     CrossPathInfoNCE,
@@ -27,7 +23,7 @@ from nas_pinas.components import (
 from nas_pinas.evaluators import KnnEvaluator, KnnOptions, LinearProbeEvaluator, LinearProbeOptions
 from nas_pinas.space import pinas_resnest
 
-NAS_PLUGIN_API = "1"
+NAS_PLUGIN_API = "1.1"
 
 
 class PinasSection(Section):
@@ -77,6 +73,6 @@ def nas_register_config_sections(registry: Registry) -> None:
 
 
 @hookimpl
-def nas_after_train_step(ctx: Any, metrics: dict[str, float]) -> dict[str, float] | None:
+def nas_after_train_step(ctx: StepContext, metrics: dict[str, float]) -> dict[str, float] | None:
     """Feature-collapse signals of the step (``pinas/feat_std``, ``pinas/key_std``, ``pinas/collapse``)."""
     return ctx.extras.get(METRICS)

@@ -27,9 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas_core.errors import ArchitectureError
-from nas_core.spaces.space import LayerSpec, OpSpec, SearchSpace
-from nas_core.spaces.supernet import Arch, ChoiceBlock, Subnet, Supernet
+from nas_core.api import Arch, ArchitectureError, ChoiceBlock, LayerSpec, OpSpec, SearchSpace, Subnet, Supernet
 
 STAGES = ((3, 64, 1), (4, 128, 2), (6, 256, 2), (3, 512, 2))
 EXPANSION = 4

@@ -1,4 +1,5 @@
-"""kNN and linear-probe evaluators on a Pi-NAS supernet (real CIFAR-10), with every searcher."""
+"""kNN and linear-probe evaluators on a Pi-NAS supernet (real CIFAR-10), with every searcher;
+what they learn from labels, on a task whose features carry the class."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nas_core import commands
-from nas_core.config import load_config
-from nas_core.run import Run
-from nas_core.trainer import Trainer
+from nas_core import testing as commands
+from nas_core.testing import Run, Trainer, load_trained_supernet, open_run
 from nas_pinas.evaluators import knn_top1
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pinas-macro.yaml"
@@ -24,16 +23,13 @@ def small_run(run_dir: Path, *extra: str) -> Run:
         "train.batch_size=32", "train.progress=false", "train.tensorboard=false", "teacher.queue_size=96",
         "train.max_steps=3", "export.onnx=false", *extra,
     ]
-    return Run.create(load_config(CONFIG, overrides))
+    return open_run(CONFIG, overrides)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("pinas-trained")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    run_dir = tmp_path_factory.mktemp("pinas-trained")  # one torch thread: the root conftest.py
     Trainer(small_run(run_dir, *EVAL)).fit()
-    torch.set_num_threads(before)
     return run_dir
 
 
@@ -49,19 +45,56 @@ def test_knn_top1_on_separable_and_random_labels():
 
 @pytest.mark.parametrize("evaluator", ["knn", "linear-probe"])
 def test_evaluators_score_paths_without_changing_the_supernet(trained, evaluator):
+    """Scores in range, deterministic, supernet untouched. Not how well they score: after 3
+    unsupervised steps the features are close to random, and on CIFAR-10 both evaluators sit
+    near chance (the probe: 13-15% with real labels vs ~10% with permuted ones, even with 3000
+    images and 300 steps), so a threshold here is a coin toss across machines (issue 17).
+    ``test_evaluators_learn_from_labels`` checks the signal."""
     extra = EVAL if evaluator == "knn" else ["evaluator={name: linear-probe, steps: 20, train_images: 300, max_images: 100, bn_recal_batches: 1, batch_size: 64}"]
     run = small_run(trained, *extra)
-    from nas_core.trainer import load_supernet_weights
-
-    load_supernet_weights(run, trained / "checkpoint.pt")
+    load_trained_supernet(run, trained / "checkpoint.pt")
     state = {k: v.clone() for k, v in run.supernet.state_dict().items()}
     archs = [(0,) * 8, (2,) * 8, (1, 2, 1, 2, 1, 2, 1, 2)]
     scores = run.evaluator.evaluate(run.supernet, archs)
     assert len(scores) == 3 and all(0.0 <= s <= 100.0 for s in scores)
-    assert max(scores) > 15.0  # above the 10% chance level of CIFAR-10
     assert scores == run.evaluator.evaluate(run.supernet, archs)  # deterministic (the probe is cached)
     after = run.supernet.state_dict()
     assert all(torch.equal(state[k], after[k]) for k in state)
+
+
+# On 'tiny-synthetic' (4 classes, each a random prototype image plus noise) the features of even
+# an untrained supernet carry the class, so labels make a large difference. Mean score over three
+# paths with the real labels minus with the same labels permuted, seeds 0-4, 1 and 2 threads
+# (identical across thread counts): linear probe 32.0-39.4 points (32.0 at seed 0, the test's),
+# kNN 68.1-74.5 (68.1). The bounds sit over 2x below the smallest gap and over 6 standard
+# deviations of the seed-to-seed spread (2.9 and 2.5 points) below the mean.
+SIGNAL = {
+    "knn": ({"name": "knn", "k": 10, "bank_images": 256, "bn_recal_batches": 1, "batch_size": 64}, 30.0),
+    "linear-probe": ({"name": "linear-probe", "steps": 200, "train_images": 256, "train_batch_size": 64,
+                      "bn_recal_batches": 1, "batch_size": 64}, 15.0),
+}
+
+
+@pytest.mark.parametrize("evaluator", sorted(SIGNAL))
+def test_evaluators_learn_from_labels(nas_kit, evaluator):
+    """The same evaluator on the same images and paths, with the real training labels and with
+    the labels permuted: the chance level is measured, not assumed, and the real labels must
+    beat it by a wide margin."""
+    options, bound = SIGNAL[evaluator]
+    archs = [(0, 0, 0), (2, 2, 2), (1, 2, 1)]
+    config = {"seed": 0, "plugins": {"enable": ["pinas"]}, "evaluator": options,
+              "data": {"name": "tiny-synthetic", "train_size": 512, "val_size": 400}}
+    means = {}
+    for labels in ("real", "permuted"):
+        run, _ = nas_kit.open(config)
+        if labels == "permuted":
+            train = run.data.train
+            train.labels = train.labels[torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(100))]
+        scores = run.evaluator.evaluate(run.supernet, archs)
+        means[labels] = sum(scores) / len(scores)
+    gap = means["real"] - means["permuted"]
+    print(f"[margin] {evaluator} real - permuted labels (points): observed {gap:.4g}, bound {bound:.4g}")
+    assert gap > bound, means
 
 
 @pytest.mark.parametrize("searcher", ["{name: random, num_samples: 3}", "{name: evolution, population: 3, generations: 1}",

@@ -3,6 +3,7 @@ and each rank encodes a shuffled mix of both ranks' images (so its BN statistics
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -42,7 +43,8 @@ SCRIPT = textwrap.dedent('''
 def test_shuffled_bn_across_two_processes(tmp_path):
     script = tmp_path / "ddp_check.py"
     script.write_text(SCRIPT)
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two ranks on a shared 2-core machine
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for rank in range(2):
         result = torch.load(tmp_path / f"rank{rank}.pt")

@@ -41,9 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas_core.errors import NasError
-from nas_core.spaces.ops import InvertedResidual, Skip
-from nas_core.spaces.supernet import Supernet
+from nas_core.api import InvertedResidual, NasError, Skip, Supernet
 
 MAX_CONDITION = 1e6
 

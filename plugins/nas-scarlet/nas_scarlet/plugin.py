@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from nas_core import hookimpl
-from nas_core.config import Section
-from nas_core.registry import Registry
+from nas_core.api import Registry, Section, hookimpl
 from nas_scarlet.regularizer import LesOptions, LesRegularizer, ScarletSection
 from nas_scarlet.space import SPACE_NAME, build_sepconv, scarlet_space
 
-NAS_PLUGIN_API = "1"
+NAS_PLUGIN_API = "1.1"
 
 
 class ScarletSpaceOptions(Section):

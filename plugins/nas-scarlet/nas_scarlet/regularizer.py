@@ -8,10 +8,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from nas_core.components.base import Regularizer
-from nas_core.config import Section
-from nas_core.errors import NasError
-from nas_core.spaces.supernet import Arch, Supernet
+from nas_core.api import Arch, ComponentContext, NasError, Regularizer, Section, Supernet
 from nas_scarlet.les import LearnableSkip, attach_les, drop_les, fold_les
 
 
@@ -33,27 +30,27 @@ class ScarletSection(Section):
 class LesRegularizer(Regularizer):
     """ScarletNAS LES: every free identity choice becomes a learnable bias-free 1x1 linear map."""
 
-    def __init__(self, run: Any, export: str = "fold", init: str = "identity"):
-        self.run = run
-        self.export_mode = export
-        self.init = init
+    def __init__(self, context: ComponentContext, options: LesOptions):
+        self.context = context
+        self.export_mode = options.export
+        self.init = options.init
         self.replaced: list[tuple[int, int]] = []
 
     def attach(self, supernet: Supernet) -> None:
         self.replaced = attach_les(supernet, self.init)
         if not self.replaced:
-            raise NasError(f"regularizers: les: space '{self.run.config.space.name}' has no free identity choice to stabilise")
+            raise NasError(f"regularizers: les: space '{self.context.config.space.name}' has no free identity choice to stabilise")
 
     def transform_export(self, subnet: nn.Module, arch: Arch) -> nn.Module:
         if not any(isinstance(layer, LearnableSkip) for layer in subnet.layers):
             return subnet
         if self.export_mode == "drop":
             return drop_les(subnet)
-        section = self.run.config.section("scarlet")
+        section = self.context.section("scarlet")
         verify = section is None or section.verify_export
         reference = None
         if verify:
-            side = (section.verify_input_size if section is not None else None) or self.run.space.input_size[0]
+            side = (section.verify_input_size if section is not None else None) or self.context.space.input_size[0]
             probe = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(0)).to(_device(subnet))
             was_training = subnet.training
             subnet.eval()

@@ -23,10 +23,7 @@ from typing import Sequence
 
 from torch import nn
 
-from nas_core.errors import ArchitectureError
-from nas_core.spaces.ops import ACTIVATIONS, make_divisible
-from nas_core.spaces.space import FixedLayer, LayerSpec, MBConvSpace, OpSpec
-from nas_core.spaces.supernet import Arch, Subnet
+from nas_core.api import ACTIVATIONS, Arch, ArchitectureError, FixedLayer, LayerSpec, MBConvSpace, OpSpec, Subnet, make_divisible
 
 SPACE_NAME = "scarlet-imagenet"
 KERNELS = (3, 5, 7)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,8 @@ BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_scarlet.py"
 
 def test_bench_scarlet_quick(tmp_path: Path):
     out = tmp_path / "scarlet-quick.json"
-    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # like every other subprocess the tests start
+    proc = subprocess.run([sys.executable, str(BENCH), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "delta tau spos+les - spos" in proc.stdout
     data = json.loads(out.read_text())

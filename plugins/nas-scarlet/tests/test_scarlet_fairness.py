@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
-from nas_core.components.samplers import FairSampler
-from nas_core.config import load_config
-from nas_core.run import Run
-from nas_core.trainer import Trainer
+from nas_core.testing import Trainer, open_run
 from nas_scarlet.les import LearnableSkip
 from nas_scarlet.space import scarlet_space
 
 
-def test_fair_sampler_counts_are_exactly_equal_in_the_scarlet_space():
+def test_fair_sampler_counts_are_exactly_equal_in_the_scarlet_space(nas_kit):
     space = scarlet_space()
-    sampler = FairSampler(SimpleNamespace(space=space, config=SimpleNamespace(seed=3)))
+    config = {"seed": 3, "plugins": {"enable": ["scarlet"]}, "space": {"name": "scarlet-imagenet"}}
+    sampler = nas_kit.build("sampler", {"name": "fairnas"}, config)
+    assert sampler.space.layers == space.layers
     assert sampler.m == 13
     counts = [Counter() for _ in space.layers]
     for step in range(12):  # 12 steps x 13 paths: a multiple of both 12 and 13 per layer
@@ -42,7 +40,7 @@ def test_training_forwards_every_candidate_equally_with_one_update_per_step(tmp_
         "train.batch_size=16", "train.max_steps=4", "train.progress=false", "train.tensorboard=false",
         "sampler.name=fairnas", "regularizers=[{name: les}]",
     ]
-    run = Run.create(load_config(None, overrides))
+    run = open_run(None, overrides)
     trainer = Trainer(run)
     supernet = run.supernet
     forwards: Counter = Counter()

@@ -8,14 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from nas_core.components.evaluators import recalibrate_bn
-from nas_core.errors import NasError
-from nas_core.spaces.nas_bench_macro import nas_bench_macro
-from nas_core.spaces.ops import Skip
+from nas_core.api import NasError, Skip, build_space, recalibrate_bn
 from nas_scarlet.les import LearnableSkip, attach_les, drop_les, fold_les
 from nas_scarlet.space import scarlet_space
 
-TOL = 1e-5
+# Folding is exact arithmetic: in float64 folded and stabilised paths agree to 1e-9 (checked for
+# every architecture below). In float32 they differ by rounding, which grows over the 19 layers of
+# the Scarlet space and differs between processors: the largest difference observed was 5.3e-6 on
+# logits up to 3.3 (3.4e-7 in NAS-Bench-Macro), so 1e-4 leaves a 19x margin, while a wrong fold
+# (dropping the stabilizer) changes the output by at least 0.088 (a bound of 100 TOL = 0.01).
+TOL = 1e-4
 
 
 def randomize(net: nn.Module, seed: int, les_scale: float = 0.25) -> None:
@@ -63,7 +65,7 @@ def archs_to_test(space, count: int, seed: int) -> list[tuple[int, ...]]:
 
 
 SPACES = {
-    "nas-bench-macro": lambda: nas_bench_macro(width=0.25),
+    "nas-bench-macro": lambda: build_space("nas-bench-macro", {"width": 0.25}),
     "scarlet-imagenet": lambda: scarlet_space(width=0.25, num_classes=10, input_size=32),
 }
 
@@ -82,13 +84,15 @@ def test_folded_subnet_equals_stabilised_path(name):
             out = subnet(x)
             dropped = drop_les(supernet.extract(arch)).eval()(x)
         assert out.dtype == torch.float32
-        assert (reference[0] - reference[1]).abs().max().item() > 0.1  # the output depends on the input
+        print(f"[margin] {space.encode(arch)} output depends on the input: observed {(reference[0] - reference[1]).abs().max().item():.3g}, bound {100 * TOL:.3g}")
+        assert (reference[0] - reference[1]).abs().max().item() > 100 * TOL  # the output depends on the input
         assert not any(isinstance(m, LearnableSkip) for m in subnet.modules())
         assert (out - reference).abs().max().item() < TOL, space.encode(arch)
-        if k < 2:  # in float64 the fold is exact: float32 differences are rounding only
-            with torch.no_grad():
-                exact = supernet.extract(arch).double().eval()(x[:1].double())  # the stabilised path, unfolded
-                assert (fold_les(supernet.extract(arch).double()).eval()(x[:1].double()) - exact).abs().max().item() < 1e-9
+        with torch.no_grad():  # in float64 the fold is exact: float32 differences are rounding only
+            exact = supernet.extract(arch).double().eval()(x[:1].double())  # the stabilised path, unfolded
+            exact_gap = (fold_les(supernet.extract(arch).double()).eval()(x[:1].double()) - exact).abs().max().item()
+        print(f"[margin] {space.encode(arch)} float64 fold: observed {exact_gap:.3g}, bound 1e-09")
+        assert exact_gap < 1e-9
         worst = max(worst, (out - reference).abs().max().item())
         scale = max(scale, reference.abs().max().item())
         if k == 0:  # the folded weights fit the plain standalone network of the architecture
@@ -100,13 +104,14 @@ def test_folded_subnet_equals_stabilised_path(name):
         if has_les:
             folded_any += 1
             # dropping the trained map instead of folding it changes the function
-            assert (dropped - reference).abs().max().item() > 1000 * TOL
+            print(f"[margin] {space.encode(arch)} dropped vs stabilised: observed {(dropped - reference).abs().max().item():.3g}, bound {100 * TOL:.3g}")
+            assert (dropped - reference).abs().max().item() > 100 * TOL
     assert folded_any >= 6
-    print(f"{name}: max |folded - stabilised| {worst:.2e} on logits up to {scale:.1f}")
+    print(f"[margin] {name} max |folded - stabilised| on logits up to {scale:.1f}: observed {worst:.3g}, bound {TOL:.3g}")
 
 
 def test_fold_pushes_through_residual_layers_and_into_the_head():
-    space = nas_bench_macro(width=0.25)
+    space = build_space("nas-bench-macro", {"width": 0.25})
     supernet = stabilised(space, seed=7)
     x = torch.randn(2, 3, 32, 32)
     # skips at the end (only the head conv can absorb them), before stride-2 layers (absorbed by
@@ -121,7 +126,7 @@ def test_fold_pushes_through_residual_layers_and_into_the_head():
 
 
 def test_attach_replaces_only_free_identities():
-    space = nas_bench_macro(width=0.25)
+    space = build_space("nas-bench-macro", {"width": 0.25})
     supernet = space.build_supernet()
     replaced = attach_les(supernet)
     assert replaced == [(1, 0), (3, 0), (4, 0), (6, 0), (7, 0)]  # layers 0, 2, 5 keep their strided 1x1 conv + BN
@@ -134,7 +139,7 @@ def test_attach_replaces_only_free_identities():
 
 
 def test_near_singular_stabilizer_is_reported():
-    space = nas_bench_macro(width=0.25)
+    space = build_space("nas-bench-macro", {"width": 0.25})
     supernet = stabilised(space)
     les = supernet.layers[6].candidates[0]
     with torch.no_grad():
