@@ -94,6 +94,16 @@ def test_sandwich_without_random_paths_and_by_params():
     assert sampler.sample(0) == [(2,) * 8, (0,) * 8]
 
 
+def test_uniform_sampler_says_its_paths_per_step():
+    from nas_core.components.samplers import UniformOptions, UniformSampler
+
+    context = SimpleNamespace(space=nas_bench_macro(width=0.25), seed=3)
+    spos, four = UniformSampler(context, UniformOptions()), UniformSampler(context, UniformOptions(paths_per_step=4))
+    assert spos.paths_per_step == 1 and four.paths_per_step == 4
+    singles = [spos.sample(s)[0] for s in range(8)]
+    assert [p for s in range(2) for p in four.sample(s)] == singles  # the same stream, 4 draws per step
+
+
 # ------------------------------------------------------------------ ranking loss
 
 

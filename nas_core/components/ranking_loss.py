@@ -56,7 +56,14 @@ class RankingLossOptions(Section):
 
 
 class RankingLoss(Regularizer):
-    """Prior-guided pairwise ranking hinge between the step's paths (see the module docstring)."""
+    """Prior-guided pairwise ranking hinge between the step's paths.
+
+    For every pair the prior orders (prior_i > prior_j), max(0, margin - (loss_j - loss_i)) on
+    the two paths' label losses, averaged over the pairs; the weight rises linearly from 0 at
+    ``warmup_fraction`` of training to ``weight`` at ``ramp_end_fraction``. Needs a sampler
+    with two or more paths per step (e.g. ``sandwich``). Logs ``ranking_loss/hinge``,
+    ``ranking_loss/violated`` and ``ranking_loss/weight``.
+    """
 
     needs_step_loss = True
 

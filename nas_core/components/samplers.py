@@ -15,20 +15,20 @@ from nas_core.spaces.supernet import Arch
 
 
 class UniformOptions(Section):
-    pass
+    paths_per_step: int = Field(1, gt=0, description="independent uniform paths per step (gradients accumulate); 1 is SPOS")
 
 
 class UniformSampler(Sampler):
-    """SPOS: one path per step, each layer's choice drawn uniformly and independently."""
-
-    paths_per_step = 1
+    """SPOS: each layer's choice drawn uniformly and independently; one path per step by
+    default, or ``paths_per_step`` independent ones whose gradients accumulate into one update."""
 
     def __init__(self, context: ComponentContext, options: UniformOptions):
         self.space = context.space
+        self.paths_per_step = options.paths_per_step
         self.rng = random.Random(context.seed * 7 + 1)
 
     def sample(self, step: int) -> list[Arch]:
-        return [self.space.sample(self.rng)]
+        return [self.space.sample(self.rng) for _ in range(self.paths_per_step)]
 
     def state_dict(self) -> dict[str, Any]:
         return {"rng": python_rng_state(self.rng)}
