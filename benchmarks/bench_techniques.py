@@ -10,9 +10,10 @@ ranking loss learns.
    shared machine; wall times are recorded too) and the ratios to ``uniform-4`` are reported. A prior's cost falls on the first time a network is drawn, so it is reported
    apart: seconds per newly scored network, and how many distinct networks a study-length run
    (2M path-images) draws.
-2. DOES IT LEARN. ``rank-depth`` trained from scratch, and the same run with the hinge's weight
-   at 0 (same paths, same batches): ``ranking_loss/violated``, the fraction of prior-ordered
-   pairs whose deeper path has the higher loss, over the first and the last steps.
+2. DOES IT LEARN. ``rank-depth`` trained from scratch with the hinge's weight at 0 (the
+   control: same paths, same batches, nothing pushes the order), 1 and 4:
+   ``ranking_loss/violated``, the fraction of prior-ordered pairs whose deeper path has the
+   higher loss, over the first and the last steps.
 
     python benchmarks/bench_techniques.py [--quick] [--part cost,learn]
 """
@@ -126,10 +127,11 @@ def _distinct_networks(trainer: Trainer, steps: int) -> int:
 
 
 def learn(args: argparse.Namespace, where: Path) -> dict:
-    """rank-depth vs the same run with the hinge weighted 0: violated-pair fraction, first vs last steps."""
+    """rank-depth at several hinge weights (0 = control): violated-pair fraction, first vs last steps."""
     base = common(args.width, args.learn_batch, args.learn_subset, args.learn_steps)
     out = {}
-    for name, weight in (("rank-depth", args.weight), ("weight-0", 0.0)):
+    for weight in (float(w) for w in args.weights.split(",")):
+        name = f"weight-{weight:g}"
         ranking = RANKING.format(prior="depth", weight=weight, warmup=0.0, ramp=args.ramp)
         run = make_run(where / f"learn-{name}", base + [*SANDWICH, ranking, "train.optimizer.lr=0.1"])
         started = time.process_time()
@@ -170,7 +172,7 @@ def main() -> int:
     parser.add_argument("--learn-steps", type=int, default=150)
     parser.add_argument("--learn-batch", type=int, default=32)
     parser.add_argument("--learn-subset", type=int, default=10000)
-    parser.add_argument("--weight", type=float, default=1.0)
+    parser.add_argument("--weights", default="0,1,4", help="ranking-loss weights of the learning runs (0: the control)")
     parser.add_argument("--ramp", type=float, default=0.0, help="ramp_end_fraction of the learning runs")
     parser.add_argument("--window", type=int, default=30, help="steps averaged at the start and at the end")
     args = parser.parse_args()

@@ -87,7 +87,7 @@ class RankingLoss(Regularizer):
         if paths is not None and paths < 2:
             raise NasError(
                 f"regularizer 'ranking-loss' compares the paths of a step, but sampler '{context.config.sampler.name}' "
-                f"trains {paths} path per step; use sampler: {{name: sandwich}} (or another sampler with 2+ paths per step)"
+                f"trains {paths} path per step; use sampler: {{name: sandwich}} (or a sampler.paths_per_step of 2 or more)"
             )
 
     # -------------------------------------------------------------- the loss
