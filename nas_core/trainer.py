@@ -27,7 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nas_core import distributed
 from nas_core.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_NAME, rng_state, save_atomic, set_rng_state
-from nas_core.components.base import Batch, PathOutput, StepContext
+from nas_core.components.base import Batch, PathOutput, Regularizer, StepContext
 from nas_core.config import TrainConfig
 from nas_core.data.arrays import BatchIterator, Normalizer
 from nas_core.errors import CheckpointError, NasError
@@ -253,7 +253,9 @@ class Trainer:
         if not torch.isfinite(loss):
             raise NasError(f"training diverged: loss is {loss.item()} at step {self.step} (lower train.optimizer.lr?)")
 
-    def _backward_coupled(self, ctx: StepContext, coupling: list, kept: list, slices: int) -> None:
+    def _backward_coupled(
+        self, ctx: StepContext, coupling: list[Regularizer], kept: list[tuple[PathOutput, torch.Tensor | None, torch.Tensor]], slices: int
+    ) -> None:
         """One backward of the paths' losses plus the step terms of the regularizers that
         couple the step's paths (``Regularizer.step_loss``)."""
         outputs = [output for output, _, _ in kept]
