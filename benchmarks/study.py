@@ -46,6 +46,7 @@ from heavy_queue import machine  # noqa: E402
 from nas_core.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from nas_core.config import ConstraintsConfig, load_config  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
+from nas_core.outcome import Outcome, Pick, search_outcome  # noqa: E402
 from nas_core.ranking import distinct_networks, paired_difference, rank_statistics, sample_distinct  # noqa: E402
 from nas_core.restore import load_trained_supernet  # noqa: E402
 from nas_core.run import Run  # noqa: E402
@@ -114,13 +115,6 @@ def load_monitor() -> Iterator[dict[str, float]]:
         thread.join()
         seen.append(os.getloadavg()[0])
         summary.update(load_mean=float(np.mean(seen)), load_max=float(np.max(seen)))
-
-
-def percentile_of(value: float, population: list[float]) -> float:
-    """Share (%) of the population strictly below ``value``, ties counted half."""
-    below = sum(v < value for v in population)
-    ties = sum(v == value for v in population)
-    return 100.0 * (below + 0.5 * ties) / len(population)
 
 
 # ------------------------------------------------------------------------------ the study
@@ -208,14 +202,14 @@ class Study:
     def truth(self, keys: list[str]) -> list[float]:
         return [self.table[k].mean_acc for k in keys]
 
-    def feasible(self, max_macs: float) -> list[str]:
-        return [self.space.encode(a) for a in distinct_networks(self.space) if self.space.complexity(a)[0] <= max_macs]
+    def outcome(self, arch: str, limit: dict[str, Any]) -> Outcome:
+        """A chosen network against every network under the MACs limit, and the naive picks."""
+        truth = {k: r.mean_acc for k, r in self.table.items()}
+        return search_outcome(self.space, truth, lambda a: self.space.complexity(a)[0] <= limit["max_macs"], self.space.decode(arch))
 
-    def outcome(self, arch: str, limit: dict[str, Any]) -> dict[str, Any]:
-        """Ground truth of a chosen network, its percentile among the feasible ones, the regret."""
-        accs = self.truth(self.feasible(limit["max_macs"]))
-        acc = self.table[arch].mean_acc
-        return {"arch": arch, "ground_truth": acc, "percentile": percentile_of(acc, accs), "regret": limit["best_acc"] - acc}
+    @staticmethod
+    def judged(pick: Pick) -> dict[str, Any]:
+        return {"arch": pick.arch, "ground_truth": pick.ground_truth, "percentile": pick.percentile, "regret": pick.regret}
 
     # -------------------------------------------------------------- units
 
@@ -303,7 +297,7 @@ class Study:
             started = time.perf_counter()
             problem = SearchProblem(self.space, evaluate, ConstraintsConfig(max_flops=limit["max_macs"]), run.config.seed)
             result = run.searcher.search(problem)
-            done[key] = {**self.outcome(result.best.arch, limit), "evaluated": len(problem.history),
+            done[key] = {**self.judged(self.outcome(result.best.arch, limit).chosen), "evaluated": len(problem.history),
                          "seconds": time.perf_counter() - started}
             record["search"] = done
             write_json(path, record)
@@ -322,14 +316,8 @@ class Study:
             record[name]["fewer_identities"] = [-float(self.space.num_identities(a)) for a in archs]
         picks = {}
         for limit in samples["limits"]:
-            feasible = [self.space.decode(k) for k in self.feasible(limit["max_macs"])]
-            max_macs = max(feasible, key=lambda a: (self.space.complexity(a)[0], self.space.complexity(a)[1], self.space.encode(a)))
-            deepest = max(feasible, key=lambda a: (-self.space.num_identities(a), self.space.complexity(a)[0], self.space.encode(a)))
-            picks[str(limit["quantile"])] = {
-                "random (expected)": {"ground_truth": limit["mean_acc"], "percentile": 50.0, "regret": limit["best_acc"] - limit["mean_acc"]},
-                "max MACs": self.outcome(self.space.encode(max_macs), limit),
-                "fewest identities, then max MACs": self.outcome(self.space.encode(deepest), limit),
-            }
+            naive = self.outcome(limit["best_arch"], limit).naive
+            picks[str(limit["quantile"])] = {pick.name: self.judged(pick) for pick in naive}
         record["picks"] = picks
         for name, entry in self.spec.get("references", {}).items():
             if record.get("proxies", {}).get(name, {}).get("finished"):

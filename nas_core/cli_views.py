@@ -57,7 +57,8 @@ def show_registry(kind: str, pattern: str) -> None:
     if not any(ch in pattern for ch in "*?["):
         exact = [(name, r) for name, r in chosen.items() if pattern in r]
         if len(exact) == 1:
-            show_entry(exact[0][0], exact[0][1].entry(pattern))
+            name, registry = exact[0]
+            show_entry(name, registry.entry(pattern), registry.kind)
             return
     table = Table(title=f"registered {kind} matching '{pattern}'")
     for column in ("kind", "name", "from", "description"):
@@ -69,16 +70,17 @@ def show_registry(kind: str, pattern: str) -> None:
     console.print(table)
 
 
-def show_entry(kind: str, entry: Entry) -> None:
-    """One registered entry: where it comes from, what it does, and every option."""
+def show_entry(kind: str, entry: Entry, label: str) -> None:
+    """One registered entry of registry ``kind`` (``label``: its singular, ``teacher``): where it
+    comes from, what it does, and every option."""
     doc = inspect.cleandoc(getattr(entry.obj, "__doc__", None) or "") or "(no description)"
-    console.print(f"[bold]{kind}[/bold] [bold cyan]{entry.name}[/bold cyan] (qualified: {entry.qualified}) from {entry.source}")
+    console.print(f"[bold]{label}[/bold] [bold cyan]{entry.name}[/bold cyan] (qualified: {entry.qualified}) from {escape(entry.source)}")
     console.print(doc, markup=False, highlight=False)
     model = entry.options if entry.options is not None else (entry.obj if kind == "config_sections" else None)
     if model is None:
         console.print("options: none registered (keyword arguments of the factory)" if kind in ("ops",) else "options: none")
         return
-    table = Table(title=f"options of {kind} '{entry.name}'")
+    table = Table(title=f"options of {label} '{entry.name}'")
     for column in ("option", "type", "default", "description"):
         table.add_column(column)
     for name, field in model.model_fields.items():

@@ -19,6 +19,7 @@ from nas_core.config import RunConfig
 from nas_core.errors import DataError, NasError
 from nas_core.export import export_subnet
 from nas_core.ground_truth import load_table
+from nas_core.outcome import search_outcome
 from nas_core.ranking import rank_statistics, sample_distinct, save_json, scatter_plot
 from nas_core.restore import load_trained_supernet
 from nas_core.run import Run
@@ -67,7 +68,18 @@ def search(run: Run, checkpoint: str | None = None) -> SearchResult:
         if result.pareto:
             _pareto_outputs(run, result)
         _print_result(run, result)
+        _print_outcome(run, problem, result)
     return result
+
+
+def _print_outcome(run: Run, problem: SearchProblem, result: SearchResult) -> None:
+    """On a benchmark space: the choice against all feasible networks and the naive picks."""
+    table = ground_truth_for(run)
+    if table is None or result.pareto:
+        return
+    outcome = search_outcome(run.space, {k: r.mean_acc for k, r in table.items()}, problem.feasible, run.space.decode(result.best.arch))
+    save_json(outcome.as_dict(), run.run_dir / "outcome.json")
+    console.print(outcome.summary())
 
 
 def _print_result(run: Run, result: SearchResult) -> None:

@@ -5,12 +5,12 @@ How the pieces fit
 The five extension points -- **sampler, regularizer, teacher, evaluator, searcher** -- are
 *components*: a plugin registers factories for them in a registration hook, the run config picks
 one component per slot by name (``sampler: {name: fairnas}``; ``regularizers`` is a list), and
-the engine calls the chosen object directly (interfaces in :mod:`nas_core.components.base`,
-all re-exported by :mod:`nas_core.api`). A factory is called as ``factory(context, options)``:
-``context`` is the run's :class:`~nas_core.api.ComponentContext`, ``options`` the validated
-instance of the options model it was registered with.
-That way three installed methods never all fire on every step. Broadcast hooks (lifecycle and
-the ``nas_extra_loss`` term) are for cross-cutting concerns: logging, metrics, extra state.
+the engine calls the chosen object directly (the interfaces are in :mod:`nas_core.api`, the
+public API). That way three installed methods never all fire on every step. A factory is
+called as ``factory(context, options)``: ``context`` is the run's
+:class:`~nas_core.api.ComponentContext`, ``options`` the validated instance of the options
+model it was registered with. Broadcast hooks (lifecycle and the ``nas_extra_loss`` term) are
+for cross-cutting concerns: logging, metrics, extra state.
 
 Call order between plugins is not part of the contract: pluggy calls implementations
 last-registered-first, the built-in plugin is registered first, and no hook here depends on
@@ -47,7 +47,8 @@ machine-read: ``nas_core.testing.assert_lifecycle_order`` checks recorded calls 
          -> ( nas_checkpoint_load -> [ nas_search_start -> nas_search_end ] )* ]
 
 That is: ``nas_checkpoint_load`` follows ``nas_space_built`` when resuming and before every
-search / export / rank; ``nas_extra_loss`` runs once per path of the step; ``nas_epoch_end``
+search / export / rank; ``nas_extra_loss`` runs once per path of the step (per path and slice
+with ``train.micro_batches`` > 1; every other step hook once per optimiser step); ``nas_epoch_end``
 and a ``nas_checkpoint_save`` close every epoch; the final checkpoint precedes ``nas_train_end``.
 
 Lifecycle hooks receive the same ``context`` (:class:`~nas_core.api.ComponentContext`) that
@@ -57,7 +58,7 @@ whose ``ctx.context`` is that same object.
 Versioning
 ==========
 The hook API has its own version, ``nas_core.PLUGIN_API_VERSION`` (``MAJOR.MINOR``). A plugin
-module declares the version it was written for, ``NAS_PLUGIN_API = "1"`` (or ``"1.2"`` when it
+module declares the version it was written for, ``NAS_PLUGIN_API = "1.1"`` (or ``"1.2"`` when it
 needs what 1.2 added); a plugin whose major differs, or whose minor is newer than the engine's,
 is rejected with a one-line error naming both versions. Within a major, hooks and arguments are
 only added; an argument on its way out stays in its spec and is marked with
@@ -101,7 +102,7 @@ def _run_deprecated(hook: str) -> dict:
 
 @hookspec
 def nas_register_search_spaces(registry: Registry) -> None:
-    """Register search spaces: ``factory(ops, **options) -> nas_core.spaces.space.SearchSpace``.
+    """Register search spaces: ``factory(ops, **options) -> nas_core.api.SearchSpace``.
 
     ``ops`` maps every registered op name to its factory, so spaces can use plugins' ops.
     """
@@ -118,7 +119,7 @@ def nas_register_ops(registry: Registry) -> None:
 
 @hookspec
 def nas_register_datasets(registry: Registry) -> None:
-    """Register data sets: ``factory(**options) -> nas_core.data.DataSplits``."""
+    """Register data sets: ``factory(**options) -> nas_core.api.DataSplits``."""
 
 
 @hookspec

@@ -54,7 +54,7 @@ class Registry(Generic[T]):
 
     ``options`` is a pydantic model (inherit :class:`nas_core.config.Section`) that validates
     the keys a config gives next to ``name``. Components are built by
-    :func:`nas_core.components.build.build_component` as ``factory(context, options)``;
+    :func:`nas_core.context.build_component` as ``factory(context, options)``;
     spaces, ops and data sets by :meth:`build` as ``factory(**context, **options)``.
     """
 

@@ -173,6 +173,13 @@ def test_every_validation_error_is_shown_one_line_each(tmp_path):
         f"error: {engine_keys}: train.batch_size: Input should be a valid integer, unable to parse string as an integer",
         f"error: {engine_keys}: train.optimizer.lrr: unknown key",
     ]
+    debug = nas("--debug", "config", "check", str(engine_keys))  # the traceback, and still all three
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-3:] == [
+        f"nas_core.errors.ConfigError: {engine_keys}: seed: Input should be a valid integer, unable to parse string as an integer",
+        f"{engine_keys}: train.batch_size: Input should be a valid integer, unable to parse string as an integer",
+        f"{engine_keys}: train.optimizer.lrr: unknown key",
+    ]
     plugin_keys = tmp_path / "plugin.yaml"
     plugin_keys.write_text("sampler: {name: fairnas, paths: 3}\nevaluator: {name: accuracy, split: train}\nregularizers: [{name: nothing}]\n")
     lines = nas("config", "check", str(plugin_keys)).stderr.strip().splitlines()
