@@ -147,6 +147,7 @@ def learn(args: argparse.Namespace, where: Path) -> dict:
         out[name] = {
             "weight": weight, "steps": len(records), "cpu_seconds": seconds,
             "violated_first": mean(first, "ranking_loss/violated"), "violated_last": mean(last, "ranking_loss/violated"),
+            "violated_mean": mean(records, "ranking_loss/violated"),
             "hinge_first": mean(first, "ranking_loss/hinge"), "hinge_last": mean(last, "ranking_loss/hinge"),
             "loss_first": mean(first, "loss"), "loss_last": mean(last, "loss"),
             "violated_curve": [round(r["ranking_loss/violated"], 4) for r in records],
