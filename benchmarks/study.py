@@ -136,6 +136,7 @@ class Study:
         self.table = load_table(None)
         self.space = self._run_for(spec["base"], self.runs / "_space").space
         self._samples: dict[str, Any] | None = None
+        self._paths_per_step: dict[str, int] = {}
 
     # -------------------------------------------------------------- configs and runs
 
@@ -144,8 +145,22 @@ class Study:
         config = deep_merge(self.spec["base"], entry.get("config", {}))
         batch = config["train"]["batch_size"]
         budget = entry.get("budget_path_images", self.spec["budget_path_images"])
-        steps = math.ceil(budget / (batch * entry["paths_per_step"]))
+        steps = math.ceil(budget / (batch * self.paths_per_step(training)))
         return deep_merge(config, {"seed": seed, "run_dir": str(self.runs / f"{training}-s{seed}"), "train": {"max_steps": steps}})
+
+    def paths_per_step(self, training: str) -> int:
+        """How many paths one step of a training trains: what its sampler says
+        (``Sampler.paths_per_step``), so the budget in path-images cannot disagree with it."""
+        if training not in self._paths_per_step:
+            entry = self.spec["trainings"][training]
+            if "paths_per_step" in entry:
+                raise SystemExit(f"error: {SPEC.name}: trainings.{training}.paths_per_step: the sampler says how many paths a step trains; remove the key")
+            run = self._run_for(deep_merge(self.spec["base"], entry.get("config", {})), self.runs / "_samplers" / training)
+            paths = run.sampler.paths_per_step
+            if not paths:
+                raise SystemExit(f"error: {SPEC.name}: trainings.{training}: sampler '{run.config.sampler.name}' does not say how many paths a step trains")
+            self._paths_per_step[training] = int(paths)
+        return self._paths_per_step[training]
 
     def method_config(self, method: str, seed: int) -> dict[str, Any]:
         entry = self.spec["methods"][method]
@@ -218,7 +233,7 @@ class Study:
                 last = trainer.fit(resume=resume)
                 seconds = time.perf_counter() - started
         sittings = record.get("sittings", []) + [{"from_step": start_step, "to_step": trainer.step, "seconds": seconds, **load}]
-        paths = self.spec["trainings"][training]["paths_per_step"]
+        paths = self.paths_per_step(training)
         curve = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines() if line]
         record = {
             "training": training, "seed": seed, "config": config, "steps": trainer.step,

@@ -10,7 +10,9 @@ from pydantic import Field
 from nas_core import hookimpl
 from nas_core.components.evaluators import AccuracyEvaluator, AccuracyOptions
 from nas_core.components.fusion import RankFusionEvaluator, RankFusionOptions
-from nas_core.components.samplers import FairOptions, FairSampler, UniformOptions, UniformSampler
+from nas_core.components.ranking_loss import RankingLoss, RankingLossOptions
+from nas_core.components.samplers import FairOptions, FairSampler, SandwichOptions, SandwichSampler, UniformOptions, UniformSampler
+from nas_core.components.structural import DepthEvaluator, MacsEvaluator, ParamsEvaluator, StructuralOptions
 from nas_core.components.searchers import (
     EvolutionOptions,
     EvolutionSearcher,
@@ -53,12 +55,21 @@ def nas_register_datasets(registry: Registry) -> None:
 def nas_register_samplers(registry: Registry) -> None:
     registry.register("uniform", UniformSampler, options=UniformOptions)
     registry.register("fairnas", FairSampler, options=FairOptions)
+    registry.register("sandwich", SandwichSampler, options=SandwichOptions)
+
+
+@hookimpl
+def nas_register_regularizers(registry: Registry) -> None:
+    registry.register("ranking-loss", RankingLoss, options=RankingLossOptions)
 
 
 @hookimpl
 def nas_register_evaluators(registry: Registry) -> None:
     registry.register("accuracy", AccuracyEvaluator, options=AccuracyOptions)
     registry.register("rank-fusion", RankFusionEvaluator, options=RankFusionOptions)
+    registry.register("macs", MacsEvaluator, options=StructuralOptions)
+    registry.register("params", ParamsEvaluator, options=StructuralOptions)
+    registry.register("depth", DepthEvaluator, options=StructuralOptions)
 
 
 @hookimpl

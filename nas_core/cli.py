@@ -73,6 +73,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pick", type=int, help="index of the Pareto point to export")
     p.add_argument("--out", help="output folder")
 
+    latency = sub.add_parser("latency", help="measure per-op latency tables and check them against whole networks")
+    lsub = latency.add_subparsers(dest="latency_command", required=True, parser_class=_Parser)
+    p = lsub.add_parser("build", help="measure every op of the config's space into a latency table (resumable)")
+    _config_args(p)
+    p.add_argument("--device", help="cpu or cuda (default: the config's device)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--threads", type=int, help="intra-op threads, fixed for every measurement (default: torch's default here)")
+    p.add_argument("--backend", default="torch", help="torch (eager) or onnxruntime")
+    p.add_argument("--clock", default="wall", help="wall, or thread: the calling thread's CPU time (cpu, 1 thread; immune to other processes)")
+    p.add_argument("--allocator", help="steady (glibc heap kept, no page faults per call; default where available) or default")
+    p.add_argument("--repeats", type=int, default=100, help="timed samples per op (the median is kept)")
+    p.add_argument("--method", help="in-network (torch default: ops timed inside whole networks) or isolated (each op alone; onnxruntime)")
+    p.add_argument("--contexts", type=int, default=16, help="in-network: networks each op is timed in")
+    p.add_argument("--passes", type=int, default=10, help="sweeps the repeats of whole networks (and of isolated ops) are spread over")
+    p.add_argument("--warmup", type=int, default=10, help="untimed calls before timing")
+    p.add_argument("--out", help="table file (default: run_dir/latency-<device>-<backend>-b<batch>-t<threads>.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing table measured differently")
+    p.add_argument("--no-progress", action="store_true")
+    p = lsub.add_parser("check", help="measure random whole networks and report the table's error (fits a correction)")
+    _config_args(p)
+    p.add_argument("--table", required=True, help="latency table to check")
+    p.add_argument("--num-archs", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0, help="which random networks (use a new seed to validate a stored correction)")
+    p.add_argument("--no-fit", action="store_true", help="only report; do not fit or store a correction")
+    p.add_argument("--out", help="report path prefix (default: beside the table)")
+    p.add_argument("--no-progress", action="store_true")
+
     p = sub.add_parser("run", help="the main job: train, search, export and report")
     _config_args(p)
     p.add_argument("--resume", action="store_true")
@@ -125,6 +152,7 @@ def dispatch(args: argparse.Namespace) -> int:
         run = _load(args)
         if args.config_command == "check":
             run.check()
+            commands.search_problem(run)  # constraints are satisfiable, the latency table fits
             print(f"{args.config}: ok")
         else:
             print(commands.config_show(run.config), end="")
@@ -138,7 +166,29 @@ def dispatch(args: argparse.Namespace) -> int:
         commands.export(_load(args), args.arch, args.checkpoint, args.out, args.search_result, args.pick)
     elif args.command == "run":
         commands.run_all(_load(args), resume=args.resume)
+    elif args.command == "latency":
+        _latency(args)
     return 0
+
+
+def _latency(args: argparse.Namespace) -> None:
+    from nas_core.latency import runs
+    from nas_core.latency.timing import Protocol
+
+    run = _load(args)
+    if args.latency_command == "build":
+        import torch
+
+        from nas_core.latency.timing import steady_allocator_available
+
+        allocator = args.allocator or ("steady" if steady_allocator_available() else "default")
+        protocol = Protocol(device=args.device or str(run.device), batch_size=args.batch_size, threads=args.threads or torch.get_num_threads(),
+                            backend=args.backend, clock=args.clock, allocator=allocator, warmup=args.warmup, repeats=args.repeats,
+                            passes=args.passes, contexts=args.contexts,
+                            method=args.method or ("isolated" if args.backend == "onnxruntime" else "in-network"))
+        runs.build(run, protocol, args.out, args.overwrite, progress=not args.no_progress)
+    else:
+        runs.check(run, args.table, args.num_archs, args.seed, fit=not args.no_fit, out=args.out, progress=not args.no_progress)
 
 
 INTERNAL_ERROR = 3

@@ -22,6 +22,7 @@ from nas_core.config import RunConfig
 from nas_core.errors import ArchitectureError, ConfigError, DataError, NasError
 from nas_core.export import export_subnet
 from nas_core.ground_truth import load_table, lookup
+from nas_core.latency.runs import table_for_search
 from nas_core.outcome import search_outcome
 from nas_core.ranking import rank_statistics, sample_distinct, save_json, scatter_plot
 from nas_core.restore import load_trained_supernet
@@ -82,10 +83,17 @@ def _checkpoint(run: Run, checkpoint: str | None) -> Path:
     return Path(checkpoint) if checkpoint else run.run_dir / CHECKPOINT_NAME
 
 
+def search_problem(run: Run) -> SearchProblem:
+    """The run's search problem. Constraints that no architecture meets and a latency table that
+    does not fit are refused here, before any weights are loaded or scores computed."""
+    return SearchProblem(run.space, lambda archs: run.evaluator.evaluate(run.supernet, archs), run.config.search.constraints, run.config.seed,
+                         latency=table_for_search(run))
+
+
 @writes_run_dir("search")
 def search(run: Run, checkpoint: str | None = None) -> SearchResult:
     run.check()
-    problem = SearchProblem(run.space, lambda archs: run.evaluator.evaluate(run.supernet, archs), run.config.search.constraints, run.config.seed)
+    problem = search_problem(run)
     load_trained_supernet(run, _checkpoint(run, checkpoint))  # after the constraints are found satisfiable
     run.write_metadata("search")
     searcher_name = run.config.search.searcher.name
@@ -121,11 +129,14 @@ def _print_outcome(run: Run, problem: SearchProblem, result: SearchResult) -> No
 def _print_result(run: Run, result: SearchResult) -> None:
     table = ground_truth_for(run)
     rows = result.pareto or [result.best]
+    latency = result.best.latency_ms is not None
     view = Table(title=f"search ({result.searcher}, {len(result.history)} architectures evaluated)")
-    for column in ("arch", "score", "MMACs", "params (M)") + (("ground truth %",) if table else ()):
+    for column in ("arch", "score", "MMACs", "params (M)") + (("latency ms",) if latency else ()) + (("ground truth %",) if table else ()):
         view.add_column(column)
     for c in rows:
         cells = [c.arch + (" *" if c.arch == result.best.arch else ""), f"{c.score:.2f}", f"{c.macs / 1e6:.1f}", f"{c.params / 1e6:.3f}"]
+        if latency:
+            cells.append(f"{c.latency_ms:.3f}")
         if table:
             cells.append(f"{table[c.arch].mean_acc:.2f}" if c.arch in table else "-")
         view.add_row(*cells)
@@ -138,10 +149,13 @@ def _pareto_outputs(run: Run, result: SearchResult) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    by_latency = "latency" in getattr(run.searcher, "objectives", ())
+    cost = (lambda c: c.latency_ms) if by_latency else (lambda c: c.macs / 1e6)
+    front = sorted(result.pareto, key=cost)
     fig, ax = plt.subplots(figsize=(5.5, 4), dpi=120)
-    ax.scatter([c.macs / 1e6 for c in result.history], [c.score for c in result.history], s=8, c="0.7", label="evaluated")
-    ax.plot([c.macs / 1e6 for c in result.pareto], [c.score for c in result.pareto], "o-", c="C3", label="Pareto front")
-    ax.set_xlabel("MMACs")
+    ax.scatter([cost(c) for c in result.history], [c.score for c in result.history], s=8, c="0.7", label="evaluated")
+    ax.plot([cost(c) for c in front], [c.score for c in front], "o-", c="C3", label="Pareto front")
+    ax.set_xlabel("predicted latency (ms)" if by_latency else "MMACs")
     ax.set_ylabel(run.evaluator.metric_name)
     ax.legend()
     fig.tight_layout()
@@ -170,6 +184,7 @@ def export(run: Run, arch_text: str | None, checkpoint: str | None = None, out: 
         arch_text = _picked_arch(Path(search_result) if search_result else run.run_dir / "search.json", pick)
     run.space.decode(arch_text)
     run.check()
+    table_for_search(run)  # a bad latency table stops here, before anything is written
     load_trained_supernet(run, _checkpoint(run, checkpoint))
     run.write_metadata("export")
     arch = run.space.decode(arch_text)
@@ -177,6 +192,10 @@ def export(run: Run, arch_text: str | None, checkpoint: str | None = None, out: 
     summary = export_subnet(run, arch, out_dir, onnx=run.config.export.onnx)
     table = ground_truth_for(run)
     gt = f", ground truth {table[summary['arch']].mean_acc:.2f}%" if table and summary["arch"] in table else ""
+    latency = summary.get("latency")
+    if latency:
+        measured = f", measured {latency['measured_ms']:.3f}" if latency.get("measured_ms") is not None else ""
+        gt += f", latency predicted {latency['predicted_ms']:.3f} ms{measured}"
     console.print(f"[green]exported[/green] {summary['arch']} ({summary['macs'] / 1e6:.1f} MMACs, {summary['params'] / 1e6:.3f} M params{gt}) to {out_dir}")
     return summary
 
@@ -213,6 +232,7 @@ def rank(run: Run, checkpoint: str | None = None) -> dict[str, Any]:
 @writes_run_dir("run")
 def run_all(run: Run, resume: bool = False) -> dict[str, Any]:
     """The main job: train, search, export; print the choice and its ground truth."""
+    search_problem(run)  # an impossible constraint or a latency table that does not fit stops the job before training
     run.write_metadata("run")
     train(run, resume=resume)
     result = search(run)

@@ -140,11 +140,19 @@ class ConstraintsConfig(Section):
     min_flops: float | None = Field(None, ge=0)
     max_params: float | None = Field(None, gt=0)
     min_params: float | None = Field(None, ge=0)
+    max_latency_ms: float | None = Field(None, gt=0, description="predicted latency limit in ms (needs search.latency_table)")
 
 
 class SearchConfig(Section):
     searcher: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="evolution"))
     constraints: ConstraintsConfig = Field(default_factory=ConstraintsConfig)
+    latency_table: str | None = Field(None, description="latency table ('nas latency build') for max_latency_ms and the 'latency' objective")
+    latency_device: str | None = Field(
+        None, description="device the table must have been measured on, as the table names it; default: this machine's run device"
+    )
+    latency_margin_pct: float | None = Field(
+        None, ge=0, lt=100, description="safety margin added to predictions checked against max_latency_ms; default: the table's (from its check)"
+    )
 
 
 class RankConfig(Section):

@@ -2,7 +2,8 @@
 
 Output folder: ``subnet.pt`` (``{"format", "space", "space_options", "arch", "state_dict"}``,
 readable with ``weights_only=True``), ``arch.json`` and ``subnet.onnx`` (checked against
-PyTorch with onnxruntime).
+PyTorch with onnxruntime). With a latency table (``search.latency_table``) ``arch.json`` also
+holds the network's predicted latency and, on the table's device, its measured latency.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 from nas_core.checkpoint import SUBNET_FORMAT, SUBNET_NAME, read_subnet, save_atomic
 from nas_core.errors import CheckpointError, NasError
 from nas_core.evaluation import preserved_bn_state, recalibrate_bn
+from nas_core.latency.runs import export_record
 from nas_core.run import Run
 from nas_core.named_spaces import build_space
 from nas_core.spaces.supernet import Arch
@@ -74,6 +76,7 @@ def export_subnet(run: Run, arch: Arch, out_dir: Path, onnx: bool = True) -> dic
         if diff > 1e-3:
             raise NasError(f"ONNX export differs from PyTorch by {diff:.2e} (max abs); not trusted")
         summary["onnx_max_abs_diff"] = diff
+    summary["latency"] = export_record(run, subnet, arch)
     (out_dir / "arch.json").write_text(json.dumps(summary, indent=1))
     return summary
 

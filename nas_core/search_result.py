@@ -7,7 +7,7 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -17,6 +17,9 @@ from nas_core.errors import ArchitectureError, NasError
 from nas_core.spaces.space import SearchSpace
 from nas_core.spaces.supernet import Arch
 
+if TYPE_CHECKING:
+    from nas_core.latency.table import LatencyTable
+
 
 @dataclass
 class Candidate:
@@ -24,9 +27,11 @@ class Candidate:
     score: float
     macs: int
     params: int
+    latency_ms: float | None = None
+    """Predicted by the run's latency table (None when the run has none)."""
 
     def as_dict(self) -> dict:
-        return {"arch": self.arch, "score": self.score, "macs": self.macs, "params": self.params}
+        return {"arch": self.arch, "score": self.score, "macs": self.macs, "params": self.params, "latency_ms": self.latency_ms}
 
 
 @dataclass
@@ -96,13 +101,18 @@ class SearchProblem:
     """An objective over architectures with complexity constraints and a memo of scores.
 
     ``score(arch)`` evaluates canonical architectures once (equivalent architectures share a
-    score); ``feasible(arch)`` checks the FLOPs / params constraints.
+    score); ``feasible(arch)`` checks the FLOPs / params / latency constraints. Latency is
+    predicted by ``latency`` (a :class:`~nas_core.latency.table.LatencyTable`), which
+    ``max_latency_ms`` and the ``latency`` objective need; the limit is checked against the
+    prediction plus the table's safety margin (:meth:`LatencyTable.upper_ms`).
     """
 
-    def __init__(self, space: SearchSpace, evaluate: Callable[[Sequence[Arch]], list[float]], constraints: ConstraintsConfig, seed: int):
+    def __init__(self, space: SearchSpace, evaluate: Callable[[Sequence[Arch]], list[float]], constraints: ConstraintsConfig, seed: int,
+                 latency: "LatencyTable | None" = None):
         self.space = space
         self._evaluate = evaluate
         self.constraints = constraints
+        self.latency = latency
         self.rng = random.Random(seed)
         self.seed = seed
         self.cache: dict[Arch, float] = {}
@@ -126,6 +136,13 @@ class SearchProblem:
             problems.append("min_flops is larger than max_flops")
         if c.min_params is not None and c.max_params is not None and c.min_params > c.max_params:
             problems.append("min_params is larger than max_params")
+        if c.max_latency_ms is not None:
+            if self.latency is None:
+                raise ArchitectureError("search.constraints.max_latency_ms needs a latency table (search.latency_table)")
+            fastest = self.latency.bounds()[0] * self.latency.margin_factor
+            if c.max_latency_ms < fastest:
+                margin = f" with its {self.latency.margin_pct:.3g}% margin" if self.latency.margin_pct else ""
+                problems.append(f"max_latency_ms {c.max_latency_ms:.4g} is below the fastest architecture's {fastest:.4g} ms (predicted by {self.latency.path}{margin})")
         if problems:
             raise ArchitectureError(f"search.constraints: impossible: {'; '.join(problems)} in space '{self.space.name}'")
 
@@ -134,11 +151,11 @@ class SearchProblem:
 
     def check_jointly_satisfiable(self) -> None:
         """Bounds each satisfiable alone can still exclude every architecture together (a MACs
-        floor with a parameter ceiling): look for one feasible architecture before searching --
+        floor with a parameter or latency ceiling): look for one feasible architecture before searching --
         every one in a space of at most :attr:`FEASIBILITY_SAMPLES`, else that many random ones
         (own seeded generator: the search's random stream is not touched)."""
         c = self.constraints
-        if all(v is None for v in (c.max_flops, c.min_flops, c.max_params, c.min_params)):
+        if all(v is None for v in c.model_dump().values()):
             return
         exhaustive = self.space.size <= self.FEASIBILITY_SAMPLES
         if exhaustive:
@@ -177,7 +194,13 @@ class SearchProblem:
             v += max(0.0, params / c.max_params - 1)
         if c.min_params:
             v += max(0.0, 1 - params / c.min_params)
+        if c.max_latency_ms is not None:
+            v += max(0.0, self.latency.upper_ms(arch) / c.max_latency_ms - 1)
         return v
+
+    def latency_ms(self, arch: Arch) -> float | None:
+        """Predicted latency (None without a latency table)."""
+        return self.latency.predict_ms(arch) if self.latency is not None else None
 
     def feasible(self, arch: Arch) -> bool:
         return self.violation(arch) == 0.0
@@ -189,7 +212,7 @@ class SearchProblem:
             for arch, score in zip(todo, self._evaluate_sharded(todo)):
                 self.cache[arch] = float(score)
                 macs, params = self.space.complexity(arch)
-                self.history.append(Candidate(self.space.encode(arch), float(score), macs, params))
+                self.history.append(Candidate(self.space.encode(arch), float(score), macs, params, self.latency_ms(arch)))
         return [self.cache[a] for a in canon]
 
     def _evaluate_sharded(self, archs: list[Arch]) -> list[float]:
@@ -210,7 +233,7 @@ class SearchProblem:
     def candidate(self, arch: Arch) -> Candidate:
         arch = self.space.canonical(arch)
         macs, params = self.space.complexity(arch)
-        return Candidate(self.space.encode(arch), self.score(arch), macs, params)
+        return Candidate(self.space.encode(arch), self.score(arch), macs, params, self.latency_ms(arch))
 
     def random_feasible(self, tries: int = 10_000) -> Arch:
         for _ in range(tries):

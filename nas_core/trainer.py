@@ -4,7 +4,9 @@ One optimiser step: load a batch, let regularizers prepare it, ask the sampler f
 paths, let the teacher prepare targets, then for every path run forward, build the loss
 (label loss -> each regularizer -> extra-loss hooks) and backward -- gradients of all paths
 accumulate -- and make ONE optimiser step. Parameters a step did not use have no gradient, so
-SGD's momentum and weight decay leave them alone.
+SGD's momentum and weight decay leave them alone. When a regularizer couples the step's paths
+(``needs_step_loss``), every path's graph is kept until all paths have run, the regularizers'
+step terms are added, and the sum goes through one backward.
 
 Checkpoints (format in :mod:`nas_core.checkpoint`) hold the supernet, optimiser, scheduler,
 data position, every RNG and every component's state, so ``--resume`` continues exactly as if
@@ -26,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nas_core import distributed
 from nas_core.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_NAME, rng_state, save_atomic, set_rng_state
-from nas_core.components.base import Batch, PathOutput, StepContext
+from nas_core.components.base import Batch, PathOutput, Regularizer, StepContext
 from nas_core.config import TrainConfig
 from nas_core.data.arrays import BatchIterator, Normalizer
 from nas_core.errors import CheckpointError, ConfigError, NasError
@@ -248,15 +250,17 @@ class Trainer:
         run.hooks.before_train_step(ctx)
         if run.teacher is not None:
             run.teacher.prepare(ctx)
+        coupling = [r for r in run.regularizers if getattr(r, "needs_step_loss", False)]
         losses, correct, seen, outputs = [], 0, 0, []
         for part, batch in enumerate(split_batch(full_batch, slices)):
             part_ctx = ctx if slices == 1 else dataclasses.replace(ctx, batch=batch, micro_batch=part)
+            kept: list[tuple[PathOutput, torch.Tensor | None, torch.Tensor]] = []
             for index, path in enumerate(paths):
                 features = self.supernet.forward_features(batch.student_input(index), path)
                 output = PathOutput(features, self.supernet.classifier(features))
-                loss = None
+                loss = label_loss = None
                 if batch.labels is not None:
-                    loss = F.cross_entropy(output.logits, batch.labels, label_smoothing=cfg.label_smoothing)
+                    loss = label_loss = F.cross_entropy(output.logits, batch.labels, label_smoothing=cfg.label_smoothing)
                     correct += int((output.logits.argmax(1) == batch.labels).sum())
                     seen += batch.size
                 for regularizer in run.regularizers:
@@ -265,11 +269,15 @@ class Trainer:
                     loss = extra if loss is None else loss + extra
                 if loss is None:
                     raise NasError("train.label_loss is 'none' and no regularizer or plugin provides a loss")
-                if not torch.isfinite(loss):
-                    raise NasError(f"training diverged: loss is {loss.item()} at step {self.step} (lower train.optimizer.lr?)")
-                (loss / slices).backward()
+                self._check_finite(loss)
+                if coupling:
+                    kept.append((output, label_loss, loss))
+                else:
+                    (loss / slices).backward()
                 losses.append(float(loss.detach()))
                 outputs.append(PathOutput(output.features.detach(), output.logits.detach()))
+            if coupling:
+                self._backward_coupled(part_ctx, coupling, kept, slices)
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         distributed.all_reduce_gradients(params)
         if cfg.grad_clip:
@@ -281,10 +289,32 @@ class Trainer:
         metrics = {"loss": sum(losses) / len(losses), "lr": self.optimizer.param_groups[0]["lr"]}
         if seen:
             metrics["train_acc"] = 100.0 * correct / seen
+        metrics.update(ctx.metrics)
         metrics = distributed.all_reduce_mean(metrics, run.device)
         metrics.update(run.hooks.after_train_step(ctx, metrics))
         self.step += 1
         return metrics
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            raise NasError(f"training diverged: loss is {loss.item()} at step {self.step} (lower train.optimizer.lr?)")
+
+    def _backward_coupled(
+        self, ctx: StepContext, coupling: list[Regularizer], kept: list[tuple[PathOutput, torch.Tensor | None, torch.Tensor]], slices: int
+    ) -> None:
+        """One backward of the paths' losses plus the step terms of the regularizers that
+        couple the step's paths (``Regularizer.step_loss``)."""
+        outputs = [output for output, _, _ in kept]
+        label_losses = [label for _, label, _ in kept]
+        total = kept[0][2]
+        for _, _, loss in kept[1:]:
+            total = total + loss
+        for regularizer in coupling:
+            term = regularizer.step_loss(ctx, outputs, label_losses)
+            if term is not None:
+                self._check_finite(term)
+                total = total + term
+        (total / slices).backward()
 
     def fit(self, resume: bool = False) -> dict[str, float]:
         run = self.run

@@ -194,7 +194,7 @@ def test_list_shows_one_components_options_with_types_defaults_and_descriptions(
     row = next(line for line in proc.stdout.splitlines() if "paths_per_step" in line)
     assert "int | None" in row and "None" in row and "the largest number of choices of a layer" in row
     row = next(line for line in nas("list", "searchers", "nsga2", check=True, env={"COLUMNS": "200"}).stdout.splitlines() if "objectives" in line)
-    assert "list[Literal['score', 'macs', 'params']]" in row and "['score', 'macs', 'params']" in row
+    assert "list[str]" in row and "['score', 'macs', 'params']" in row
 
 
 # ------------------------------------------------------------------------------------------

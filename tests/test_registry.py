@@ -60,7 +60,9 @@ def test_list_with_wildcards():
 def test_builtin_components_register_through_the_hooks():
     host = PluginHost(autoload=False)
     info = host.plugins["builtin"]
-    assert info.registered["samplers"] == ["fairnas", "uniform"]
+    assert info.registered["samplers"] == ["fairnas", "sandwich", "uniform"]
+    assert info.registered["regularizers"] == ["ranking-loss"]
+    assert info.registered["evaluators"] == ["accuracy", "depth", "macs", "params"]
     assert "nas-bench-macro" in info.registered["search_spaces"]
     entry = host.registries.samplers.entry("fairnas")
     assert entry.source.startswith("plugin 'builtin'")

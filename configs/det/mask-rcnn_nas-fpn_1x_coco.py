@@ -5,8 +5,11 @@
 #   python -m nas_downstream.train my.py
 #
 # The backbone below is NAS-Bench-Macro's best architecture without pretrained weights; `nas
-# finetune` writes the same config for your export (neck channels, anchor and RoI strides from
-# the backbone's feature_info).
+# finetune` writes the same config for your export (pyramid, neck channels, anchor and RoI
+# strides from the backbone's feature_info). Mask R-CNN's FPN is P2-P6 (strides 4-64) for every
+# backbone: the stages at strides 4 and 8 feed it, the stride-2 stage does not, C4 / C5 come
+# from two stride-2 stages appended to this CIFAR-style backbone, P6 is max-pooled from P5 and
+# RoIs are pooled from P2-P5, as with a ResNet.
 _base_ = [
     "mmdet::_base_/models/mask-rcnn_r50_fpn.py",
     "mmdet::_base_/datasets/coco_instance.py",
@@ -27,16 +30,17 @@ model = dict(
         arch="22212202",
         supernet=None,  # a supernet checkpoint.pt: weights inherited for `arch`
         subnet=None,  # or an exported subnet.pt / export folder
-        out_indices=(0, 1, 2),  # channels 64, 128, 256 at strides 2, 4, 8
+        out_indices=(1, 2),  # stages at strides 2, 4, 8 (64, 128, 256 channels): C2, C3
+        extra_stages=(512, 1024),  # C4, C5: stride-2 stages appended (randomly initialised)
         frozen_stages=-1,
         norm_eval=False,
         norm_cfg=dict(type="BN", requires_grad=True),
     ),
-    neck=dict(in_channels=[64, 128, 256], num_outs=5),
-    rpn_head=dict(anchor_generator=dict(strides=[2, 4, 8, 16, 32])),
+    neck=dict(in_channels=[128, 256, 512, 1024], start_level=0, num_outs=5),
+    rpn_head=dict(anchor_generator=dict(strides=[4, 8, 16, 32, 64])),  # P2-P6
     roi_head=dict(
-        bbox_roi_extractor=dict(featmap_strides=[2, 4, 8, 16]),
-        mask_roi_extractor=dict(featmap_strides=[2, 4, 8, 16]),
+        bbox_roi_extractor=dict(featmap_strides=[4, 8, 16, 32]),  # P2-P5
+        mask_roi_extractor=dict(featmap_strides=[4, 8, 16, 32]),
     ),
 )
 

@@ -5,8 +5,11 @@
 #   python -m nas_downstream.train my.py
 #
 # The backbone below is NAS-Bench-Macro's best architecture without pretrained weights; `nas
-# finetune` writes the same config for your export (space, arch, weights, neck channels and
-# anchor strides taken from the backbone's feature_info).
+# finetune` writes the same config for your export (space, arch, weights, pyramid, neck channels
+# and anchor strides taken from the backbone's feature_info). RetinaNet's pyramid is P3-P7
+# (strides 8-128) for every backbone: the stage at stride 8 feeds the FPN, stages finer than
+# that do not, and C4 / C5 come from two stride-2 stages appended to this CIFAR-style backbone
+# (its deepest stride is 8); P6 and P7 are the FPN's extra convs, as with a ResNet.
 _base_ = [
     "mmdet::_base_/models/retinanet_r50_fpn.py",
     "mmdet::_base_/datasets/coco_detection.py",
@@ -27,13 +30,14 @@ model = dict(
         arch="22212202",
         supernet=None,  # a supernet checkpoint.pt: weights inherited for `arch`
         subnet=None,  # or an exported subnet.pt / export folder
-        out_indices=(0, 1, 2),  # channels 64, 128, 256 at strides 2, 4, 8
+        out_indices=(2,),  # stages at strides 2, 4, 8 (64, 128, 256 channels): C3 is the stride-8 one
+        extra_stages=(512, 1024),  # C4, C5: stride-2 stages appended (randomly initialised)
         frozen_stages=-1,
         norm_eval=False,
         norm_cfg=dict(type="BN", requires_grad=True),
     ),
-    neck=dict(in_channels=[64, 128, 256], start_level=0, add_extra_convs="on_input", num_outs=5),
-    bbox_head=dict(anchor_generator=dict(strides=[2, 4, 8, 16, 32])),
+    neck=dict(in_channels=[256, 512, 1024], start_level=0, add_extra_convs="on_input", num_outs=5),
+    bbox_head=dict(anchor_generator=dict(strides=[8, 16, 32, 64, 128])),  # P3-P7
 )
 
 train_dataloader = dict(dataset=dict(data_root=data_root))

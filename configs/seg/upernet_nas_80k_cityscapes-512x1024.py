@@ -4,6 +4,9 @@
 #   nas finetune runs/x/export-22212202 --task upernet-cityscapes --data-root /data/cityscapes --out my.py
 #   python -m nas_downstream.train my.py
 #
+# The decoder takes C2-C5 (strides 4-32) for every backbone: the stages at strides 4 and 8 of
+# this CIFAR-style backbone, not its stride-2 stage, and two stride-2 stages appended for C4, C5.
+#
 # data_root holds leftImg8bit/{train,val} and gtFine/{train,val} with *_labelTrainIds.png
 # (made by cityscapesscripts' createTrainIdLabelImgs, or mmseg's tools/dataset_converters/cityscapes.py).
 _base_ = [
@@ -29,13 +32,14 @@ model = dict(
         arch="22212202",
         supernet=None,  # a supernet checkpoint.pt: weights inherited for `arch`
         subnet=None,  # or an exported subnet.pt / export folder
-        out_indices=(0, 1, 2),  # channels 64, 128, 256 at strides 2, 4, 8
+        out_indices=(1, 2),  # stages at strides 2, 4, 8 (64, 128, 256 channels): C2, C3
+        extra_stages=(512, 1024),  # C4, C5: stride-2 stages appended (randomly initialised)
         frozen_stages=-1,
         norm_eval=False,
         norm_cfg=dict(type="SyncBN", requires_grad=True),
     ),
-    decode_head=dict(in_channels=[64, 128, 256], in_index=[0, 1, 2], num_classes=19),
-    auxiliary_head=dict(in_channels=128, in_index=1, num_classes=19),
+    decode_head=dict(in_channels=[128, 256, 512, 1024], in_index=[0, 1, 2, 3], num_classes=19),  # C2-C5
+    auxiliary_head=dict(in_channels=512, in_index=2, num_classes=19),  # on C4
 )
 
 train_dataloader = dict(dataset=dict(data_root=data_root))

@@ -10,7 +10,11 @@ mmdet or mmseg config registers
   checkpoints it wrote itself in its own work directory (:mod:`nas_downstream.runner`).
 
 ``nas finetune`` writes a ready-to-run config from an exported architecture
-(:mod:`nas_downstream.finetune`); ``python -m nas_downstream.train CONFIG`` runs it.
+(:mod:`nas_downstream.finetune`, arguments in :mod:`nas_downstream.cli`) with each task's pyramid
+levels for any backbone (:mod:`nas_downstream.pyramid`), and estimates / measures what a training
+iteration costs (:mod:`nas_downstream.cost`); ``python -m nas_downstream.train CONFIG`` runs it.
+:mod:`nas_downstream.sample_data` lays out tiny COCO / Cityscapes / ADE20K folders from real
+sample images for tests and benchmarks.
 """
 
 from __future__ import annotations

@@ -2,8 +2,13 @@
 
 The network is the space's standalone subnet (``space.build_subnet(arch)``) cut after the
 deepest requested feature; outputs are the ends of the space's resolution stages
-(``space.feature_info()``), picked by ``out_indices``. ``out_channels`` and ``strides`` say
-what a neck receives, so configs can be written from them (see :func:`backbone_features`).
+(``space.feature_info()``), picked by ``out_indices``, followed by the outputs of
+``extra_stages``: stride-2 stages (3x3 conv + BN + ReLU, the given output channels each)
+appended after the deepest output, which give a backbone that ends early (a CIFAR space at
+stride 8) the coarser levels a detection or segmentation neck expects
+(:mod:`nas_downstream.pyramid`). They are randomly initialised whatever weights the searched
+part gets. ``out_channels`` and ``strides`` say what a neck receives, so configs can be written
+from them (see :func:`backbone_features`).
 
 Weights (loaded by ``init_weights``, as mmdet backbones do with pretrained weights):
 ``supernet=`` a supernet checkpoint of this engine (weights inherited for ``arch``),
@@ -58,6 +63,15 @@ def _check_out_indices(out_indices: Sequence[int] | None, count: int, space_name
     return indices
 
 
+def _downsampling_stage(in_channels: int, out_channels: int) -> nn.Sequential:
+    """An extra stride-2 stage: 3x3 conv + BN + ReLU (ResNet's stem conv, as a stage)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
 class NASBackbone(BaseModule):
     """A searched architecture as an mmdet / mmseg backbone (see the module docstring)."""
 
@@ -69,6 +83,7 @@ class NASBackbone(BaseModule):
         supernet: str | None = None,
         subnet: str | None = None,
         out_indices: Sequence[int] | None = None,
+        extra_stages: Sequence[int] = (),
         frozen_stages: int = -1,
         norm_eval: bool = False,
         norm_cfg: dict[str, Any] | None = None,
@@ -99,8 +114,12 @@ class NASBackbone(BaseModule):
         self.out_indices = _check_out_indices(out_indices, len(infos), space)
         self.stage_ends = tuple(info.layer for info in infos)
         self.feature_layers = tuple(infos[i].layer for i in self.out_indices)
-        self.out_channels = tuple(infos[i].channels for i in self.out_indices)
-        self.strides = tuple(infos[i].stride for i in self.out_indices)
+        self.extra_stages = tuple(int(c) for c in extra_stages)
+        if any(c <= 0 for c in self.extra_stages):
+            raise NasError(f"NASBackbone extra_stages {tuple(extra_stages)}: give the positive output channels of each stride-2 stage")
+        deepest = infos[self.out_indices[-1]]
+        self.out_channels = tuple(infos[i].channels for i in self.out_indices) + self.extra_stages
+        self.strides = tuple(infos[i].stride for i in self.out_indices) + tuple(deepest.stride * 2 ** (k + 1) for k in range(len(self.extra_stages)))
         if not -1 <= frozen_stages <= len(infos):
             raise NasError(f"frozen_stages={frozen_stages}: space '{space}' has {len(infos)} stages (use -1..{len(infos)})")
         self.frozen_stages = frozen_stages
@@ -116,11 +135,14 @@ class NASBackbone(BaseModule):
         body.layers = nn.ModuleList(list(body.layers)[: max(self.feature_layers) + 1])
         body.head_features = nn.Identity()
         body.classifier = nn.Identity()
+        extra = nn.ModuleList(_downsampling_stage(cin, cout) for cin, cout in zip((deepest.channels, *self.extra_stages), self.extra_stages))
         if norm_cfg.get("type") == "SyncBN":
             body = nn.SyncBatchNorm.convert_sync_batchnorm(body)
+            extra = nn.SyncBatchNorm.convert_sync_batchnorm(extra)
         self.body = body
+        self.extra = extra
         if not norm_cfg.get("requires_grad", True):
-            for module in self.body.modules():
+            for module in self.modules():
                 if isinstance(module, _BatchNorm):
                     for p in module.parameters():
                         p.requires_grad_(False)
@@ -151,7 +173,10 @@ class NASBackbone(BaseModule):
     # ------------------------------------------------------------------ forward / modes
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.body.feature_maps(x, self.feature_layers))
+        features = self.body.feature_maps(x, self.feature_layers)
+        for stage in self.extra:
+            features.append(stage(features[-1]))
+        return tuple(features)
 
     def _frozen_modules(self) -> list[nn.Module]:
         if self.frozen_stages < 0:

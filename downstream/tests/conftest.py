@@ -24,6 +24,29 @@ def mm_fixtures() -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def exports(tmp_path_factory):
+    """Export folders by space name, made on first use."""
+    from nas_downstream.sample_data import make_export
+
+    made: dict[str, Path] = {}
+
+    def get(space: str) -> Path:
+        if space not in made:
+            made[space] = make_export(space, tmp_path_factory.mktemp(f"export-{space}"))
+        return made[space]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def sample_layouts(mm_fixtures, tmp_path_factory) -> dict[str, Path]:
+    """COCO / Cityscapes / ADE20K-layout folders built from the real fixtures (nas_downstream.sample_data)."""
+    from nas_downstream.sample_data import build_layouts
+
+    return build_layouts(mm_fixtures, tmp_path_factory.mktemp("layouts"))
+
+
 @pytest.fixture(autouse=True)
 def _fresh_visualizers():
     """Every test starts without mmengine visualizers. mmdet's and mmseg's default runtimes name

@@ -41,7 +41,7 @@ def tiny_det_config(template: str, ann_file: Path, image_dir: Path, work_dir: Pa
                      dict(type="PackDetInputs", meta_keys=("img_id", "img_path", "ori_shape", "img_shape", "scale_factor"))]
     dataset = dict(type="CocoDataset", data_root="", ann_file=str(ann_file), data_prefix=dict(img=str(image_dir) + "/"), metainfo=dict(classes=("bus", "car")))
     cfg.merge_from_dict(dict(
-        model=dict(backbone=dict(space_options=dict(width=0.25), arch="11111111", out_indices=(1, 2))),
+        model=dict(backbone=dict(space_options=dict(width=0.25), arch="11111111", out_indices=(1, 2), extra_stages=())),
         train_dataloader=dict(batch_size=2, num_workers=0, persistent_workers=False, sampler=dict(type="InfiniteSampler", shuffle=True), batch_sampler=None,
                               dataset=dict(_delete_=True, **dataset, filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline)),
         val_dataloader=dict(batch_size=1, num_workers=0, persistent_workers=False, dataset=dict(_delete_=True, **dataset, test_mode=True, pipeline=test_pipeline)),

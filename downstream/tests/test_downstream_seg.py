@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from PIL import Image
 
 import nas_downstream.mmlab  # noqa: F401
 from nas_downstream.runner import NASRunner
+from nas_downstream.sample_data import ade20k_layout
 
 pytestmark = [pytest.mark.openmmlab, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ def tiny_seg_config(template: str, dataset: dict, work_dir: Path, iters: int, nu
     cfg.merge_from_dict(dict(
         model=dict(
             data_preprocessor=dict(size=(128, 256)),
-            backbone=dict(space_options=dict(width=0.25), arch="11111111", out_indices=(0, 1, 2), norm_cfg=BN),
+            backbone=dict(space_options=dict(width=0.25), arch="11111111", out_indices=(0, 1, 2), extra_stages=(), norm_cfg=BN),
             decode_head=dict(in_channels=[16, 32, 64], in_index=[0, 1, 2], channels=32, pool_scales=(1, 2, 4), dropout_ratio=0.0, norm_cfg=BN, num_classes=num_classes),
             auxiliary_head=dict(in_channels=32, in_index=1, channels=16, dropout_ratio=0.0, norm_cfg=BN, num_classes=num_classes),
         ),
@@ -91,34 +91,11 @@ def test_upernet_overfits_cityscapes_frame_and_resumes(cityscapes, tmp_path):
     assert resumed.iter == 32
 
 
-def _ade_layout(root: Path, fixtures: Path) -> dict[str, np.ndarray]:
-    """ADE20K layout from real images: seg-custom photos and the Cityscapes frame.
-
-    ADE20K annotations are 0 = "other" (ignored) and 1..150 = classes, so labels are written
-    shifted by one: a mask class c becomes c + 1 (Cityscapes' 255 ignore becomes 0).
-    """
-    expected = {}
-    sources = [(fixtures / "seg-custom" / "imgs" / f"{i:05d}_img.jpg", fixtures / "seg-custom" / "gts" / f"{i:05d}_gt.png") for i in range(5)]
-    city = fixtures / "cityscapes"
-    sources.append((next((city / "leftImg8bit" / "val").rglob("*_leftImg8bit.png")), next((city / "gtFine" / "val").rglob("*_labelTrainIds.png"))))
-    for i, (image, mask) in enumerate(sources):
-        split = "validation" if i in (1, 5) else "training"
-        name = f"ADE_{'val' if split == 'validation' else 'train'}_{i + 1:08d}"
-        (root / "images" / split).mkdir(parents=True, exist_ok=True)
-        (root / "annotations" / split).mkdir(parents=True, exist_ok=True)
-        Image.open(image).convert("RGB").save(root / "images" / split / f"{name}.jpg", quality=95)
-        labels = np.array(Image.open(mask)).astype(np.int64)
-        ade = np.where(labels == 255, 0, labels + 1).astype(np.uint8)
-        Image.fromarray(ade, mode="L").save(root / "annotations" / split / f"{name}.png")
-        expected[name] = np.where(labels == 255, 255, labels)  # what reduce_zero_label must give back
-    return expected
-
-
 def test_ade20k_layout_goes_through_mmseg_ade20k_dataset(mm_fixtures, tmp_path):
     from mmseg.registry import DATASETS
 
     root = tmp_path / "ADEChallengeData2016"
-    expected = _ade_layout(root, mm_fixtures)
+    expected = ade20k_layout(mm_fixtures, root)
     template = Config.fromfile(str(CONFIGS / "upernet_nas_160k_ade20k-512x512.py"))
     # the template's own data sets (ADE20KDataset, its train and test pipelines) on the folder
     train_cfg = template.train_dataloader.dataset

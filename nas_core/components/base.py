@@ -81,6 +81,11 @@ class StepContext:
     context whose ``batch`` is the slice the output belongs to (``micro_batch`` is its index;
     ``extras`` is shared), while ``nas_before_train_step``, ``nas_after_train_step`` and the
     teacher see the step as a whole. ``lr`` is the learning rate this step's update uses.
+
+    ``metrics`` are scalars a component wants logged with the step (``metrics.jsonl``,
+    TensorBoard, the summary): name them ``<component>/<what>`` and write them on every step,
+    so averages over a logging window are over the same steps. They are averaged over torchrun
+    processes like the loss.
     """
 
     context: ComponentContext
@@ -92,6 +97,7 @@ class StepContext:
     extras: dict[str, Any] = field(default_factory=dict)
     lr: float = field(kw_only=True)
     micro_batch: int = field(default=0, kw_only=True)
+    metrics: dict[str, float] = field(default_factory=dict, kw_only=True)
     _run: Any = field(default=None, kw_only=True, repr=False)
 
     @property
@@ -134,8 +140,15 @@ class Sampler(Component):
     """Chooses the paths of each optimiser step.
 
     One path: SPOS. Several paths: their gradients are accumulated into one update (FairNAS),
-    or a regularizer couples them (Pi-NAS cross-path learning).
+    or a regularizer couples them (Pi-NAS cross-path learning, the ranking loss).
+
+    ``paths_per_step`` says how many paths ``sample`` returns every step (None: it varies).
+    Budgets in path-images (one image through one path) and components that compare the
+    paths of a step (``ranking-loss`` needs at least two) read it; a sampler that takes the
+    number as an option calls that option ``paths_per_step``.
     """
+
+    paths_per_step: int | None = None
 
     def sample(self, step: int) -> list[Arch]:
         raise NotImplementedError
@@ -148,6 +161,15 @@ class Regularizer(Component):
     - ``prepare_batch(batch)``: every step, before sampling (e.g. make multi-view inputs).
     - ``path_loss(ctx, index, output, loss)``: given path ``index``'s loss so far (the label
       loss, or None when training without labels), return the new loss.
+    - ``step_loss(ctx, outputs, label_losses)``: only called when the class sets
+      ``needs_step_loss = True``. After every path of the step has run forward, it sees all of
+      them at once -- each path's output and label loss, graphs attached, in path order -- and
+      returns one more loss term for the step (or None). A term that couples paths (a ranking
+      hinge between them) lives here. Then the trainer keeps every path's graph and makes one
+      backward of the sum of the paths' losses and the step terms; without such a regularizer
+      it backpropagates each path as soon as its loss is known (less memory; the two are the
+      same gradient up to float rounding). With ``train.micro_batches`` > 1 it is called once
+      per slice with that slice's losses.
     - ``transform_export(subnet, arch)``: turn an extracted subnet into the plain network the
       user gets (e.g. fold a learnable skip into the next layer).
 
@@ -155,6 +177,7 @@ class Regularizer(Component):
     """
 
     repeatable: bool = False
+    needs_step_loss: bool = False
 
     def attach(self, supernet: Supernet) -> None:
         pass
@@ -165,6 +188,12 @@ class Regularizer(Component):
 
     def path_loss(self, ctx: StepContext, index: int, output: PathOutput, loss: torch.Tensor | None) -> torch.Tensor | None:
         return loss
+
+    def step_loss(
+        self, ctx: StepContext, outputs: Sequence[PathOutput], label_losses: Sequence[torch.Tensor | None]
+    ) -> torch.Tensor | None:
+        """One extra loss term for the step from all its paths (needs ``needs_step_loss = True``)."""
+        return None
 
     def transform_export(self, subnet: nn.Module, arch: Arch) -> nn.Module:
         return subnet

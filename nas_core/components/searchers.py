@@ -8,7 +8,7 @@ architectures are evaluated once.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -23,6 +23,7 @@ from pymoo.optimize import minimize
 from nas_core.components.base import Searcher
 from nas_core.config import Section
 from nas_core.context import ComponentContext
+from nas_core.errors import ArchitectureError
 from nas_core.search_result import Candidate, SearchProblem, SearchResult
 
 
@@ -68,11 +69,19 @@ class _ArchProblem(Problem):
         for objective in self.objectives:
             if objective == "score":
                 columns.append([-scores.get(a, -1e9) for a in archs])
+            elif objective == "latency":
+                columns.append([self._latency(a) for a in archs])
             else:
                 index = 0 if objective == "macs" else 1
                 columns.append([float(self.problem.space.complexity(a)[index]) for a in archs])
         out["F"] = np.array(columns, dtype=float).T
         out["G"] = violations.reshape(-1, 1)
+
+    def _latency(self, arch: tuple[int, ...]) -> float:
+        latency = self.problem.latency_ms(arch)
+        if latency is None:
+            raise ArchitectureError("the 'latency' objective needs a latency table (search.latency_table)")
+        return latency
 
 
 def run_pymoo(problem: SearchProblem, algorithm: Any, generations: int, objectives: tuple[str, ...]) -> Any:
@@ -126,18 +135,22 @@ class EvolutionSearcher(Searcher):
         return SearchResult(best, list(problem.history), searcher="evolution")
 
 
+OBJECTIVES = ("score", "macs", "params", "latency")
+
+
 class NSGA2Options(EvolutionOptions):
-    objectives: list[Literal["score", "macs", "params"]] = Field(
-        default_factory=lambda: ["score", "macs", "params"], min_length=1, description="score (max), macs, params (min)"
-    )
+    objectives: list[str] = Field(default_factory=lambda: ["score", "macs", "params"], min_length=1,
+                                  description="score (max), macs, params, latency (min; latency needs search.latency_table)")
     pick: str = Field("best_score", pattern="^(best_score|knee)$", description="which Pareto point becomes 'best'")
 
     @field_validator("objectives")
     @classmethod
-    def _each_once(cls, value: list[str]) -> list[str]:
-        repeated = sorted({o for o in value if value.count(o) > 1})
-        if repeated:
-            raise ValueError(f"{', '.join(repeated)} listed more than once")
+    def _known_objectives(cls, value: list[str]) -> list[str]:
+        unknown = [o for o in value if o not in OBJECTIVES]
+        if unknown:
+            raise ValueError(f"unknown objective {unknown[0]!r} (available: {', '.join(OBJECTIVES)})")
+        if "score" not in value or len(set(value)) != len(value):
+            raise ValueError("objectives must include 'score' and name each objective once")
         return value
 
 
@@ -153,12 +166,14 @@ class NSGA2Searcher(Searcher):
         algorithm = NSGA2(pop_size=o.population, **genetic_operators(o.mutation_prob))
         run_pymoo(problem, algorithm, o.generations, self.objectives)
         front = pareto_front(problem.feasible_history(), self.objectives)
-        best = max(front, key=lambda c: c.score) if o.pick == "best_score" else knee_point(front)
+        cost = "latency" if "latency" in self.objectives else "macs"
+        best = max(front, key=lambda c: c.score) if o.pick == "best_score" else knee_point(front, cost)
         return SearchResult(best, list(problem.history), pareto=front, searcher="nsga2")
 
 
 def _objective_vector(c: Candidate, objectives: tuple[str, ...]) -> tuple[float, ...]:
-    return tuple(-c.score if o == "score" else float(c.macs if o == "macs" else c.params) for o in objectives)
+    values = {"score": -c.score, "macs": float(c.macs), "params": float(c.params), "latency": c.latency_ms}
+    return tuple(float(values[o]) for o in objectives)
 
 
 def pareto_front(candidates: list[Candidate], objectives: tuple[str, ...]) -> list[Candidate]:
@@ -172,10 +187,10 @@ def pareto_front(candidates: list[Candidate], objectives: tuple[str, ...]) -> li
     return sorted(front, key=lambda c: (c.macs, -c.score))
 
 
-def knee_point(front: list[Candidate]) -> Candidate:
-    """The front point closest to the ideal after min-max normalising score and MACs."""
+def knee_point(front: list[Candidate], cost: str = "macs") -> Candidate:
+    """The front point closest to the ideal after min-max normalising score and cost (MACs or latency)."""
     scores = np.array([c.score for c in front])
-    macs = np.array([c.macs for c in front], dtype=float)
+    macs = np.array([c.latency_ms if cost == "latency" else c.macs for c in front], dtype=float)
     ns = (scores.max() - scores) / max(1e-12, np.ptp(scores))
     nm = (macs - macs.min()) / max(1e-12, np.ptp(macs))
     return front[int(np.argmin(ns**2 + nm**2))]
