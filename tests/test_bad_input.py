@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from nas_core import cli
 from nas_core.checkpoint import CHECKPOINT_NAME
+from nas_core.latency.table import FORMAT as LATENCY_FORMAT
 from nas_core.run_lock import RunDirLock
 from nas_core.search_result import Candidate, SearchResult
 from nas_test_helpers import REPO, tiny_overrides
@@ -200,6 +201,13 @@ CASES = {
     "ground-truth-lacks-architectures": lambda tmp, good: (
         ["rank", *on_good(good, f"rank.ground_truth={write(tmp, 'gt.json', json.dumps({'11111111': {'mean_acc': 90.0, 'std': 0.1, 'params': 5, 'flops': 5, 'test_acc': [90.0]}}))}")],
         "has no entry for architecture",
+    ),
+    "latency-table-deep": lambda tmp, good: (
+        ["search", *on_good(good, f"search.latency_table={write(tmp, 'lat.json', deep_json(100_000))}")], "lat.json: corrupt latency table (not JSON: nested too deeply)"
+    ),
+    "latency-table-a-list": lambda tmp, good: (["search", *on_good(good, f"search.latency_table={write(tmp, 'lat.json', '[]')}")], "lat.json: not a latency table"),
+    "latency-table-without-ops": lambda tmp, good: (
+        ["search", *on_good(good, f"search.latency_table={write(tmp, 'lat.json', json.dumps({'format': LATENCY_FORMAT, 'key': {}}))}")], "lat.json: corrupt latency table ("
     ),
     "search-result-deep": lambda tmp, good: (
         ["export", *on_good(good), "--search-result", write(tmp, "s.json", deep_json(100_000))], "s.json: not a search result (cannot read it as JSON: nested too deeply)"
