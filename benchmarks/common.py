@@ -19,7 +19,7 @@ RESULTS = REPO / "benchmarks" / "results"
 
 def make_run(run_dir: Path, overrides: list[str], config: Path | None = None) -> Run:
     base = ["train.progress=false", "train.tensorboard=false", f"run_dir={run_dir}"]
-    return Run.create(load_config(config or REPO / "configs" / "quickstart.yaml", base + overrides))
+    return Run.create(load_config(config or REPO / "tests" / "base.yaml", base + overrides))
 
 
 def write_result(name: str, data: dict[str, Any], quick: bool) -> Path:

@@ -31,8 +31,8 @@ COMMON = [
     "train.progress=false", "train.tensorboard=false", "train.log_every_steps=2", "export.onnx=false",
 ]
 CASES = {
-    "spos": (REPO / "configs" / "quickstart.yaml", ["train.max_steps=12", "evaluator.bn_recal_batches=2", "evaluator.batch_size=100"]),
-    "spos-micro2": (REPO / "configs" / "quickstart.yaml", ["train.max_steps=6", "train.micro_batches=2", "evaluator.bn_recal_batches=2", "evaluator.batch_size=100"]),
+    "spos": (REPO / "tests" / "base.yaml", ["train.max_steps=12", "evaluator.bn_recal_batches=2", "evaluator.batch_size=100"]),
+    "spos-micro2": (REPO / "tests" / "base.yaml", ["train.max_steps=6", "train.micro_batches=2", "evaluator.bn_recal_batches=2", "evaluator.batch_size=100"]),
     "fairnas-les": (REPO / "plugins" / "nas-scarlet" / "configs" / "scarlet-macro.yaml", ["train.max_steps=6", "evaluator.bn_recal_batches=2", "evaluator.batch_size=100"]),
     "cream": (REPO / "plugins" / "nas-cream" / "configs" / "cream-macro.yaml",
               ["train.max_steps=12", "cream.warmup_steps=3", "teacher.meta_update_every=3", "teacher.meta_slice=8", "evaluator.bn_recal_batches=2", "evaluator.batch_size=100"]),

@@ -22,5 +22,5 @@ def shared_data() -> Path:
 def trained_tiny(tmp_path_factory, shared_data) -> Path:
     """A tiny SPOS supernet trained for 40 steps on real CIFAR-10 (run dir path)."""
     run_dir = tmp_path_factory.mktemp("tiny-supernet")
-    nas("train", str(REPO / "configs" / "quickstart.yaml"), *tiny_overrides(run_dir, "train.max_steps=100", "train.optimizer.lr=0.05", "train.scheduler.warmup_steps=10", "data.train_subset=5000", "train.log_every_steps=20"), check=True)
+    nas("train", str(REPO / "tests" / "base.yaml"), *tiny_overrides(run_dir, "train.max_steps=100", "train.optimizer.lr=0.05", "train.scheduler.warmup_steps=10", "data.train_subset=5000", "train.log_every_steps=20"), check=True)
     return run_dir

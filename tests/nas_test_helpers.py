@@ -34,7 +34,7 @@ def tiny_overrides(run_dir: Path, *extra: str) -> list[str]:
 
 
 def tiny_run(run_dir: Path, *extra: str) -> Run:
-    return Run.create(load_config(REPO / "configs" / "quickstart.yaml", tiny_overrides(run_dir, *extra)))
+    return Run.create(load_config(REPO / "tests" / "base.yaml", tiny_overrides(run_dir, *extra)))
 
 
 def nas(*args: str, env: dict | None = None, check: bool = False, timeout: float = 1500) -> subprocess.CompletedProcess:

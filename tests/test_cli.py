@@ -7,7 +7,7 @@ import torch
 
 from nas_test_helpers import REPO, nas, tiny_overrides
 
-QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+QUICKSTART = str(REPO / "tests" / "base.yaml")
 
 
 def assert_one_line_error(proc, *fragments):

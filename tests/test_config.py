@@ -60,7 +60,7 @@ def test_yaml_is_data_not_code(tmp_path):
 
 
 def test_overrides_parse_yaml_values_and_reach_component_options(tmp_path):
-    config = full(REPO / "configs" / "quickstart.yaml", ["train.optimizer.lr=0.2", "sampler.name=fairnas", "sampler.paths_per_step=3", "train.progress=false"])
+    config = full(REPO / "tests" / "base.yaml", ["train.optimizer.lr=0.2", "sampler.name=fairnas", "sampler.paths_per_step=3", "train.progress=false"])
     assert config.train.optimizer.lr == 0.2
     assert config.sampler.options.paths_per_step == 3
     assert config.train.progress is False
@@ -69,8 +69,20 @@ def test_overrides_parse_yaml_values_and_reach_component_options(tmp_path):
 
 
 def test_show_contains_defaults_and_component_options():
-    config = full(REPO / "configs" / "quickstart.yaml")
+    config = full(REPO / "tests" / "base.yaml")
     data = config.to_dict()
     assert data["train"]["optimizer"]["momentum"] == 0.9
     assert data["evaluator"]["bn_recal_batches"] == 4
     assert data["space"]["width"] == 0.25 and data["space"]["num_classes"] == 10
+
+
+def test_the_main_job_is_a_search_under_a_macs_budget_that_checks():
+    """configs/quickstart.yaml (the README's first command) builds all its components, plugin
+    evaluators inside the fusion included, and searches under a MACs limit the space can meet."""
+    from nas_test_helpers import nas
+
+    proc = nas("config", "check", str(REPO / "configs" / "quickstart.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    config = full(REPO / "configs" / "quickstart.yaml")
+    assert config.search.constraints.max_flops is not None
+    assert config.evaluator.name == "rank-fusion"

@@ -15,7 +15,7 @@ from nas_core.spaces.nas_bench_macro import nas_bench_macro
 from nas_core.trainer import Trainer
 from nas_test_helpers import REPO, nas, tiny_overrides, tiny_run
 
-QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+QUICKSTART = str(REPO / "tests" / "base.yaml")
 STEPS = ["train.batch_size=64", "sampler.name=fairnas", "train.optimizer.lr=0.01", "train.scheduler.warmup_steps=0"]
 ENV = {"OMP_NUM_THREADS": "1"}
 

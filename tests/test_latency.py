@@ -455,7 +455,7 @@ def _one_line_error(proc, *fragments):
 
 
 def test_cli_build_check_and_one_line_errors(tmp_path):
-    quick = str(REPO / "configs" / "quickstart.yaml")
+    quick = str(REPO / "tests" / "base.yaml")
     table = tmp_path / "nbm.json"
     common = [f"run_dir={tmp_path}", "space.width=0.25"]
     nas("latency", "build", quick, *common, "--threads", "1", "--repeats", "2", "--warmup", "0", "--passes", "1", "--out", str(table), "--no-progress", check=True)

@@ -16,7 +16,7 @@ from nas_core.search_result import SearchProblem
 from nas_core.spaces.nas_bench_macro import nas_bench_macro
 from nas_test_helpers import REPO, nas, tiny_overrides, tiny_run
 
-QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+QUICKSTART = str(REPO / "tests" / "base.yaml")
 
 
 def test_evolution_respects_flops_constraint(trained_tiny):

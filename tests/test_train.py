@@ -13,7 +13,7 @@ import torch
 from nas_test_helpers import REPO, nas, tiny_overrides, tiny_run
 from nas_core.trainer import Trainer
 
-QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+QUICKSTART = str(REPO / "tests" / "base.yaml")
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
