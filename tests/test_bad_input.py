@@ -26,7 +26,7 @@ from nas_core.run_lock import RunDirLock
 from nas_core.search_result import Candidate, SearchResult
 from nas_test_helpers import REPO, tiny_overrides
 
-QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+BASE = str(REPO / "tests" / "base.yaml")  # the tests' plain SPOS config (not the main job's recipe)
 SMALL_DATA = ("data.train_subset=640", "data.val_subset=200")
 TRAINED_STEPS = 3
 
@@ -55,7 +55,7 @@ def snapshot(*folders: Path) -> dict[str, bytes]:
 def good_run(tmp_path_factory, shared_data) -> Path:
     """A supernet trained for a few steps on real CIFAR-10, with a search result beside it."""
     run_dir = tmp_path_factory.mktemp("good") / "run"
-    code = cli.main(["train", QUICKSTART, *tiny_overrides(run_dir, f"train.max_steps={TRAINED_STEPS}", *SMALL_DATA)])
+    code = cli.main(["train", BASE, *tiny_overrides(run_dir, f"train.max_steps={TRAINED_STEPS}", *SMALL_DATA)])
     assert code == 0
     best = Candidate("11111111", 50.0, 1_000_000, 50_000)
     SearchResult(best, [best], [best], "evolution").save(run_dir / "search.json")
@@ -63,7 +63,7 @@ def good_run(tmp_path_factory, shared_data) -> Path:
 
 
 def on_good(good: Path, *extra: str) -> list[str]:
-    return [QUICKSTART, *tiny_overrides(good, *SMALL_DATA, *extra)]
+    return [BASE, *tiny_overrides(good, *SMALL_DATA, *extra)]
 
 
 def write(folder: Path, name: str, content: str | bytes) -> Path:
@@ -98,7 +98,7 @@ def deep_json(depth: int) -> str:
 
 
 def config_value(override: str, fragment: str):
-    return lambda tmp, good: (["config", "check", QUICKSTART, override], fragment)
+    return lambda tmp, good: (["config", "check", BASE, override], fragment)
 
 
 def config_file(content: str | bytes, fragment: str):
@@ -218,7 +218,7 @@ CASES = {
     "search-result-pick-negative": lambda tmp, good: (["export", *on_good(good), "--pick", "-1"], "--pick -1: "),
     # --- resume that contradicts the checkpoint -----------------------------------------------
     "resume-fewer-steps-than-run": lambda tmp, good: (
-        ["train", *on_good(good, "train.max_steps=2"), "--resume"], f"has already run {TRAINED_STEPS} steps; {QUICKSTART} plans 2"
+        ["train", *on_good(good, "train.max_steps=2"), "--resume"], f"has already run {TRAINED_STEPS} steps; {BASE} plans 2"
     ),
     "resume-other-width": lambda tmp, good: (["train", *on_good(good, "space.width=0.5"), "--resume"], "was trained with space.width 0.25"),
     "resume-other-seed": lambda tmp, good: (["train", *on_good(good, "seed=7"), "--resume"], "was trained with seed 0"),
@@ -363,7 +363,7 @@ def test_generated_config_files_never_crash(document, tmp_path_factory, capsys):
     value=st.one_of(st.text(max_size=12), st.sampled_from(["[1, 2]", "{a: 1}", "[[[[", "true", ".nan", "-7", "1e999"])),
 )
 def test_generated_overrides_never_crash(key, value, capsys):
-    assert_clean_outcome(*run_cli(capsys, ["config", "check", QUICKSTART, f"{key}={value}", "run_dir=runs/fuzz-never-written"]))
+    assert_clean_outcome(*run_cli(capsys, ["config", "check", BASE, f"{key}={value}", "run_dir=runs/fuzz-never-written"]))
 
 
 def _damage(state: dict, rng: random.Random, junk) -> dict:

@@ -19,7 +19,7 @@ from nas_core.errors import NasError
 from nas_core.run_lock import LOCK_NAME, RunDirLock, locked_run_dir, pid_alive
 from nas_test_helpers import REPO, tiny_overrides
 
-QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+BASE = str(REPO / "tests" / "base.yaml")  # the tests' plain SPOS config (not the main job's recipe)
 
 
 def dead_pid() -> int:
@@ -132,7 +132,7 @@ def test_two_nas_train_on_one_run_dir_exactly_one_runs_and_a_killed_ones_lock_do
     run_dir = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # long enough that the first is still training when the second asks (it is killed below)
-    args = [sys.executable, "-m", "nas_core.cli", "train", QUICKSTART,
+    args = [sys.executable, "-m", "nas_core.cli", "train", BASE,
             *tiny_overrides(run_dir, "train.max_steps=5000", "data.train_subset=20000", "data.val_subset=200")]
     both = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
     try:
@@ -155,7 +155,7 @@ def test_two_nas_train_on_one_run_dir_exactly_one_runs_and_a_killed_ones_lock_do
     assert (run_dir / LOCK_NAME).exists()  # the killed process could not release it
     (run_dir / "checkpoint.pt").unlink(missing_ok=True)  # in case it saved an epoch before the kill: start afresh
     proc = subprocess.run(
-        [sys.executable, "-m", "nas_core.cli", "train", QUICKSTART, *tiny_overrides(run_dir, "train.max_steps=2", "data.train_subset=640", "data.val_subset=200")],
+        [sys.executable, "-m", "nas_core.cli", "train", BASE, *tiny_overrides(run_dir, "train.max_steps=2", "data.train_subset=640", "data.val_subset=200")],
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
