@@ -156,7 +156,7 @@ class RunDirLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
-                owner = self._read(fd)
+                owner = self._read_owner(fd)
                 os.close(fd)
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise NasError(self._busy(owner)) from None
@@ -187,13 +187,22 @@ class RunDirLock:
             f"(lock file {self.path})"
         )
 
+    def _read_owner(self, fd: int, patience: float = 2.0) -> dict[str, Any]:
+        """The holder's record; a holder that has just locked may not have written it yet."""
+        deadline = time.monotonic() + patience
+        while True:
+            owner = self._read(fd)
+            if owner.get("pid") is not None or time.monotonic() > deadline:
+                return owner
+            time.sleep(0.05)
+
     @staticmethod
     def _read(fd: int) -> dict[str, Any]:
         try:
             data = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
         except (ValueError, UnicodeDecodeError, OSError):
-            return {"command": "?"}
-        return data if isinstance(data, dict) else {"command": "?"}
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def release(self) -> None:
         if self._fd is None:
