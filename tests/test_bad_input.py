@@ -409,3 +409,17 @@ def test_truncated_or_bit_flipped_checkpoints_are_refused(cut, flips, good_run, 
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err
     assert snapshot(good_run, run_dir) == before
+
+
+def test_a_sample_larger_than_a_large_space_is_refused_at_once(monkeypatch):
+    """Spaces too large to enumerate are sampled by rejection: asking for more networks than the
+    space has architecture strings must not loop."""
+    from nas_core import ranking
+    from nas_core.errors import ArchitectureError
+    from nas_core.named_spaces import build_space
+
+    monkeypatch.setattr(ranking, "ENUMERATION_LIMIT", 0)  # treat NAS-Bench-Macro as "large"
+    space = build_space("nas-bench-macro", {"width": 0.25})
+    with pytest.raises(ArchitectureError, match="cannot draw 7000 distinct networks: space 'nas-bench-macro' has only 6561 architecture strings"):
+        ranking.sample_distinct(space, 7000, seed=0)
+    assert len(set(ranking.sample_distinct(space, 50, seed=0))) == 50
