@@ -5,6 +5,8 @@ It is registered before any third-party plugin and uses exactly the same hooks t
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from nas_core import hookimpl
 from nas_core.components.evaluators import AccuracyEvaluator, AccuracyOptions
 from nas_core.components.fusion import RankFusionEvaluator, RankFusionOptions
@@ -28,8 +30,8 @@ from nas_core.spaces.ops import build_mbconv, build_skip
 
 
 class NasBenchMacroOptions(Section):
-    width: float = 1.0
-    num_classes: int = 10
+    width: float = Field(1.0, gt=0, le=4, description="channel multiplier (1.0: the benchmark's networks)")
+    num_classes: int = Field(10, ge=2, le=100_000, description="classifier outputs")
 
 
 @hookimpl

@@ -9,10 +9,13 @@ Two kinds of files leave the engine:
 - an **exported subnet** (``subnet.pt``, :data:`SUBNET_FORMAT`): ``format``, ``space``,
   ``space_options``, ``arch``, ``ops``, ``macs``, ``params``, ``feature_info``, ``state_dict``.
 
-A file is written to a temporary file in the same folder, flushed to disk and renamed over the
-target, so a crash mid-write leaves the previous file intact. Reading never unpickles code:
-only tensors and plain containers are accepted (``torch.load(weights_only=True)``), and a
-truncated, foreign or mismatched file is a :class:`CheckpointError` naming the file.
+A file is written to a temporary file in the same folder (``.NAME.tmp<pid>``), flushed to disk
+and renamed over the target, so a crash mid-write leaves the previous file intact; temporary
+files that a killed writer left behind are removed by the next save. Reading never unpickles
+code: only tensors and plain containers are accepted (``torch.load(weights_only=True)``), and
+what was read is then checked key by key (:func:`check_supernet_checkpoint`), so a truncated,
+foreign, mismatched or hand-edited file is one :class:`CheckpointError` naming the file and the
+part that is wrong -- never a crash later on.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -35,10 +39,35 @@ SUBNET_FORMAT = "nas_core.subnet/1"
 SUBNET_NAME = "subnet.pt"
 
 
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Delete ``.NAME.tmp<pid>`` files beside ``path`` whose writer no longer runs (a process
+    killed mid-write leaves one); those of live processes are left alone. Returns what went."""
+    from nas_core.run_lock import pid_alive
+
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.tmp(\d+)")
+    removed = []
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for candidate in siblings:
+        match = pattern.fullmatch(candidate.name)
+        if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
+            try:
+                candidate.unlink()
+                removed.append(candidate)
+            except OSError:
+                pass
+    return removed
+
+
 def save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to ``path`` through a temporary file and a rename (never half-written)."""
+    """``torch.save`` to ``path`` through a temporary file and a rename (never half-written);
+    stale temporaries of earlier, killed writers are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as handle:
@@ -58,8 +87,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError) as exc:
+    except Exception as exc:  # damaged bytes surface as any error of the unpickler (KeyError, struct.error, ...)
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not isinstance(exc, (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError, OSError)):
+            reason = f"{type(exc).__name__}: {reason}"
         if "Weights only load failed" in str(exc):
             reason = "it contains pickled objects other than tensors and plain data (refused: weights_only)"
         raise CheckpointError(f"{path}: cannot read checkpoint ({reason[:200]})") from None
@@ -73,10 +104,109 @@ def read_supernet_checkpoint(path: str | Path, space: str | None = None, map_loc
     path = Path(path)
     state = load_checkpoint(path, map_location=map_location)
     if state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a supernet checkpoint of this engine (format {state.get('format')!r})")
+        raise CheckpointError(f"{path}: not a supernet checkpoint of this engine (format {_short(state.get('format'))})")
+    check_supernet_checkpoint(state, path)
     if space is not None and state.get("space") != space:
         raise CheckpointError(f"{path}: checkpoint is for space '{state.get('space')}', the config says '{space}'")
     return state
+
+
+_CHECKPOINT_KEYS: dict[str, type | tuple[type, ...]] = {
+    "space": str,
+    "space_options": dict,
+    "step": int,
+    "total_steps": int,
+    "supernet": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "loader": dict,
+    "rng": dict,
+    "components": dict,
+    "component_modules": dict,
+    "plugins": dict,
+}
+"""Every key a supernet checkpoint has (what the trainer's ``state_dict`` writes), with its type."""
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, (str, int, float, type(None))) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def check_supernet_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    """Check a loaded checkpoint's structure: every key of :data:`_CHECKPOINT_KEYS` with its
+    type, tensors as weights, the optimiser's and scheduler's state, the data position and every
+    random state (each restored into a throwaway generator). One error line names the first
+    wrong part."""
+    problem = _checkpoint_problem(state)
+    if problem:
+        raise CheckpointError(f"{path}: damaged or not written by this engine: {problem}")
+
+
+def _checkpoint_problem(state: dict[str, Any]) -> str | None:
+    for key, kind in _CHECKPOINT_KEYS.items():
+        if key not in state:
+            return f"'{key}' is missing"
+        if not isinstance(state[key], kind) or (kind is int and isinstance(state[key], bool)):
+            return f"'{key}' is {_kind(state[key])}, expected {kind.__name__}"
+    if not 0 <= state["step"] <= state["total_steps"] or state["total_steps"] <= 0:
+        return f"'step' {state['step']} / 'total_steps' {state['total_steps']} are not 0 <= step <= total_steps"
+    bad = next((k for k, v in state["supernet"].items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if bad is not None or not state["supernet"]:
+        return "'supernet' is not a state dict of tensors" + (f" (entry {_short(bad)})" if bad is not None else " (it is empty)")
+    optimizer = state["optimizer"]
+    groups = optimizer.get("param_groups")
+    if not isinstance(optimizer.get("state"), dict) or not isinstance(groups, list) or not groups:
+        return "'optimizer' lacks its 'state' mapping or 'param_groups' list"
+    if any(not isinstance(g, dict) or not isinstance(g.get("params"), list) or not isinstance(g.get("lr"), (int, float)) for g in groups):
+        return "'optimizer.param_groups' entries need a 'params' list and an 'lr'"
+    scheduler = state["scheduler"]
+    if not isinstance(scheduler.get("last_epoch"), int) or not isinstance(scheduler.get("base_lrs"), list):
+        return "'scheduler' lacks 'last_epoch' (int) or 'base_lrs' (list)"
+    if len(scheduler["base_lrs"]) != len(groups):
+        return f"'scheduler.base_lrs' has {len(scheduler['base_lrs'])} entries for {len(groups)} optimizer groups"
+    if scheduler["last_epoch"] != state["step"]:
+        return f"'scheduler.last_epoch' {scheduler['last_epoch']} does not match 'step' {state['step']}"
+    loader = state["loader"]
+    for key in ("epoch", "position", "seed"):
+        if not isinstance(loader.get(key), int) or isinstance(loader.get(key), bool) or loader[key] < 0:
+            return f"'loader.{key}' is {_short(loader.get(key))}, expected an int >= 0"
+    rng_problem = _rng_problem(state["rng"])
+    if rng_problem:
+        return f"'rng.{rng_problem}"
+    for key in ("components", "component_modules"):
+        bad = next((k for k, v in state[key].items() if not isinstance(v, dict if key == "components" else list)), None)
+        if bad is not None:
+            return f"'{key}.{bad}' is {_kind(state[key][bad])}"
+    return None
+
+
+def _rng_problem(rng: dict[str, Any]) -> str | None:
+    """What is wrong with a saved :func:`rng_state` (``"name' ..."``), or None: each part is
+    restored into a throwaway generator, so a state that loads here restores for real."""
+    for name in ("torch", "python", "numpy"):
+        if name not in rng:
+            return f"{name}' is missing"
+    try:
+        torch.Generator().set_state(rng["torch"])
+    except (TypeError, RuntimeError, ValueError):
+        return f"torch' is not a torch generator state ({_kind(rng['torch'])})"
+    try:
+        set_python_rng_state(rng["python"], random.Random())
+    except (TypeError, ValueError, OverflowError):
+        return "python' is not a Python random state"
+    try:
+        name, keys, pos, has_gauss, cached = rng["numpy"]
+        np.random.RandomState().set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return "numpy' is not a NumPy random state"
+    if "cuda" in rng and (not isinstance(rng["cuda"], list) or any(not isinstance(t, torch.Tensor) for t in rng["cuda"])):
+        return "cuda' is not a list of CUDA generator states"
+    return None
 
 
 def read_subnet(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

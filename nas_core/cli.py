@@ -1,5 +1,8 @@
 """The ``nas`` command line. Errors print one line each and exit 2; ``--debug`` shows tracebacks.
 
+Anything unforeseen (a bug, in the engine or a plugin) is still one line,
+``error: internal error: ...``, with exit code 3; ``--debug`` shows its traceback too.
+
 Installed packages add subcommands through the ``nas_core.commands`` entry-point group
 (:class:`nas_core.Command`); the OpenMMLab bridge contributes ``nas finetune`` that way, so the
 engine never imports the bridge.
@@ -188,6 +191,15 @@ def _latency(args: argparse.Namespace) -> None:
         runs.check(run, args.table, args.num_archs, args.seed, fit=not args.no_fit, out=args.out, progress=not args.no_progress)
 
 
+INTERNAL_ERROR = 3
+"""Exit code of an unforeseen failure (a bug); bad input exits 2."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--debug" not in argv:
@@ -205,6 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, not bad input: the safety net, still one line
+        if args.debug:
+            raise
+        print(f"error: internal error: {_one_line(exc)} (a bug in nas-core or a plugin, not in your input: "
+              f"please report it with the output of the same command run as 'nas --debug ...')", file=sys.stderr)
+        return INTERNAL_ERROR
     finally:
         from nas_core.distributed import shutdown
 

@@ -1,12 +1,15 @@
 """What each CLI command does, as plain functions (the CLI only parses arguments).
 
 Search, export and rank read the trained supernet through :mod:`nas_core.restore` and never
-enter the trainer. Every command records ``run_dir/metadata-<command>.json``.
+enter the trainer. Every command records ``run_dir/metadata-<command>.json``, and holds the
+run folder's lock (:mod:`nas_core.run_lock`) while it works.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import functools
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +19,43 @@ from rich.table import Table
 from nas_core import distributed
 from nas_core.checkpoint import CHECKPOINT_NAME
 from nas_core.config import RunConfig
-from nas_core.errors import DataError, NasError
+from nas_core.errors import ArchitectureError, ConfigError, DataError, NasError
 from nas_core.export import export_subnet
-from nas_core.ground_truth import load_table
+from nas_core.ground_truth import load_table, lookup
 from nas_core.latency.runs import table_for_search
 from nas_core.outcome import search_outcome
 from nas_core.ranking import rank_statistics, sample_distinct, save_json, scatter_plot
 from nas_core.restore import load_trained_supernet
 from nas_core.run import Run
+from nas_core.run_lock import check_output_dir, locked_run_dir
 from nas_core.search_result import SearchProblem, SearchResult
 
 console = Console(stderr=False)
+
+
+def writes_run_dir(command: str):
+    """The command holds ``run.run_dir``'s lock while it runs: a second writer is refused.
+
+    Under torchrun only rank 0 locks (it alone writes), and every rank learns whether it got
+    the folder, so a refused job stops on all ranks instead of leaving the others waiting."""
+
+    def wrap(function):
+        @functools.wraps(function)
+        def locked(run: Run, *args, **kwargs):
+            with contextlib.ExitStack() as held:
+                refusal = None
+                try:
+                    held.enter_context(locked_run_dir(run.run_dir, command))
+                except NasError as exc:
+                    refusal = exc.messages
+                refused = distributed.all_gather_objects(refusal)[0]
+                if refused:
+                    raise NasError(*refused)
+                return function(run, *args, **kwargs)
+
+        return locked
+
+    return wrap
 
 
 def ground_truth_for(run: Run) -> dict | None:
@@ -39,12 +68,14 @@ def ground_truth_for(run: Run) -> dict | None:
         return None
 
 
+@writes_run_dir("train")
 def train(run: Run, resume: bool = False) -> dict[str, float]:
     from nas_core.trainer import Trainer
 
     metrics = Trainer(run).fit(resume=resume)
     if run.is_main:
-        console.print(f"[green]trained[/green] {run.run_dir / CHECKPOINT_NAME}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        done = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()) or "already fully trained, nothing to do"
+        console.print(f"[green]trained[/green] {run.run_dir / CHECKPOINT_NAME}: {done}")
     return metrics
 
 
@@ -59,10 +90,11 @@ def search_problem(run: Run) -> SearchProblem:
                          latency=table_for_search(run))
 
 
+@writes_run_dir("search")
 def search(run: Run, checkpoint: str | None = None) -> SearchResult:
     run.check()
     problem = search_problem(run)
-    load_trained_supernet(run, _checkpoint(run, checkpoint))
+    load_trained_supernet(run, _checkpoint(run, checkpoint))  # after the constraints are found satisfiable
     run.write_metadata("search")
     searcher_name = run.config.search.searcher.name
     run.hooks.search_start(searcher_name)
@@ -85,7 +117,11 @@ def _print_outcome(run: Run, problem: SearchProblem, result: SearchResult) -> No
     table = ground_truth_for(run)
     if table is None or result.pareto:
         return
-    outcome = search_outcome(run.space, {k: r.mean_acc for k, r in table.items()}, problem.feasible, run.space.decode(result.best.arch))
+    try:
+        outcome = search_outcome(run.space, {k: r.mean_acc for k, r in table.items()}, problem.feasible, run.space.decode(result.best.arch))
+    except KeyError as exc:  # a partial table (rank.ground_truth): the search result stands, the report is skipped
+        warnings.warn(f"{run.config.rank.ground_truth or 'the ground-truth table'}: has no entry for {exc}; no ground-truth outcome for this search", stacklevel=2)
+        return
     save_json(outcome.as_dict(), run.run_dir / "outcome.json")
     console.print(outcome.summary())
 
@@ -102,7 +138,7 @@ def _print_result(run: Run, result: SearchResult) -> None:
         if latency:
             cells.append(f"{c.latency_ms:.3f}")
         if table:
-            cells.append(f"{table[c.arch].mean_acc:.2f}")
+            cells.append(f"{table[c.arch].mean_acc:.2f}" if c.arch in table else "-")
         view.add_row(*cells)
     console.print(view)
 
@@ -127,25 +163,35 @@ def _pareto_outputs(run: Run, result: SearchResult) -> None:
     plt.close(fig)
 
 
+def _picked_arch(path: Path, pick: int | None) -> str:
+    """The best architecture of a saved search result, or its Pareto point number ``pick``."""
+    result = SearchResult.load(path)
+    if pick is None:
+        return result.best.arch
+    if not 0 <= pick < len(result.pareto):
+        points = f"Pareto points 0..{len(result.pareto) - 1}" if result.pareto else "no Pareto front (single-objective search)"
+        raise NasError(f"--pick {pick}: {path} has {points}")
+    return result.pareto[pick].arch
+
+
+@writes_run_dir("export")
 def export(run: Run, arch_text: str | None, checkpoint: str | None = None, out: str | None = None, search_result: str | None = None, pick: int | None = None) -> dict[str, Any]:
+    if out:
+        check_output_dir(out, "--out")
+    if pick is not None and (arch_text is not None):
+        raise NasError("--pick chooses a point of a search result; it cannot be combined with --arch")
+    if arch_text is None:  # a bad search result or architecture fails before the supernet is read
+        arch_text = _picked_arch(Path(search_result) if search_result else run.run_dir / "search.json", pick)
+    run.space.decode(arch_text)
     run.check()
     table_for_search(run)  # a bad latency table stops here, before anything is written
     load_trained_supernet(run, _checkpoint(run, checkpoint))
     run.write_metadata("export")
-    if arch_text is None:
-        path = Path(search_result) if search_result else run.run_dir / "search.json"
-        if not path.is_file():
-            raise NasError(f"{path}: no search result; pass --arch or run 'nas search' first")
-        try:
-            data = json.loads(path.read_text())
-            arch_text = data["pareto"][pick]["arch"] if pick is not None else data["best"]["arch"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise NasError(f"{path}: not a search result with {'Pareto point ' + str(pick) if pick is not None else 'a best architecture'}") from None
     arch = run.space.decode(arch_text)
     out_dir = Path(out) if out else run.run_dir / f"export-{run.space.encode(arch)}"
     summary = export_subnet(run, arch, out_dir, onnx=run.config.export.onnx)
     table = ground_truth_for(run)
-    gt = f", ground truth {table[summary['arch']].mean_acc:.2f}%" if table else ""
+    gt = f", ground truth {table[summary['arch']].mean_acc:.2f}%" if table and summary["arch"] in table else ""
     latency = summary.get("latency")
     if latency:
         measured = f", measured {latency['measured_ms']:.3f}" if latency.get("measured_ms") is not None else ""
@@ -154,16 +200,20 @@ def export(run: Run, arch_text: str | None, checkpoint: str | None = None, out: 
     return summary
 
 
+@writes_run_dir("rank")
 def rank(run: Run, checkpoint: str | None = None) -> dict[str, Any]:
+    cfg = run.config.rank
+    table = load_table(cfg.ground_truth)  # the table and the sample are checked before any work
+    try:
+        archs = sample_distinct(run.space, cfg.num_archs, cfg.seed)
+    except ArchitectureError as exc:
+        raise ConfigError(f"{run.config.source}: rank.num_archs: {exc}") from None
+    keys = [run.space.encode(a) for a in archs]
+    truth = [lookup(table, k, cfg.ground_truth).mean_acc for k in keys]
     run.check()
     load_trained_supernet(run, _checkpoint(run, checkpoint))
     run.write_metadata("rank")
-    table = load_table(run.config.rank.ground_truth)
-    cfg = run.config.rank
-    archs = sample_distinct(run.space, cfg.num_archs, cfg.seed)
     scores = run.evaluator.evaluate(run.supernet, archs)
-    keys = [run.space.encode(a) for a in archs]
-    truth = [table[k].mean_acc for k in keys]
     groups = [run.space.num_identities(a) for a in archs]
     report = rank_statistics(scores, truth, groups, cfg.bootstrap, cfg.seed, cfg.top_k)
     report["archs"] = [{"arch": k, "score": s, "ground_truth": t} for k, s, t in zip(keys, scores, truth)]
@@ -179,6 +229,7 @@ def rank(run: Run, checkpoint: str | None = None) -> dict[str, Any]:
     return report
 
 
+@writes_run_dir("run")
 def run_all(run: Run, resume: bool = False) -> dict[str, Any]:
     """The main job: train, search, export; print the choice and its ground truth."""
     search_problem(run)  # an impossible constraint or a latency table that does not fit stops the job before training

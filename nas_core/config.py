@@ -14,21 +14,49 @@ Errors read ``FILE: dotted.path: message``.
 from __future__ import annotations
 
 import os
+import re
+import types
+import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from nas_core.errors import ConfigError
 from nas_core.registry import Registries, RegistryError
 from nas_core.slots import NAMED, SLOTS, Slot
 
 
-class Section(BaseModel):
-    """Base of every config model (plugins' too): unknown keys are errors, at every level."""
+def _scalar_kinds(annotation: Any) -> set[type]:
+    """Which of int, float and bool a field annotation admits (through Optional / Annotated)."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _scalar_kinds(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return set().union(*(_scalar_kinds(a) for a in typing.get_args(annotation)))
+    return {annotation} & {int, float, bool}
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+class Section(BaseModel):
+    """Base of every config model (plugins' too): unknown keys are errors, at every level.
+
+    Values are checked, not coerced into sense: floats must be finite (no NaN / infinity), a
+    number field refuses ``true`` / ``false``, and a flag refuses anything but ``true`` / ``false``
+    (pydantic would read ``1`` or ``"yes"`` as true and ``true`` as 1)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_number_mixups(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name) if info.field_name else None
+        kinds = _scalar_kinds(field.annotation) if field is not None else set()
+        if isinstance(value, bool) and kinds and bool not in kinds:
+            raise ValueError(f"Input should be a number, not {str(value).lower()}")
+        if kinds == {bool} and not isinstance(value, bool):
+            raise ValueError("Input should be true or false")
+        return value
 
 
 class NoOptions(Section):
@@ -57,35 +85,54 @@ class PluginsConfig(Section):
     disable: list[str] = Field(default_factory=list, description="installed plugins not to load")
 
 
+MAX_STEPS = 10**10
+"""Upper bound of every step count: a larger one is a typo, not a plan."""
+
+SEED_LIMIT = 2**32
+"""Seeds are 0 <= seed < 2**32 (NumPy's limit; torch's and Python's generators take them too)."""
+
+ONNX_OPSETS = (7, 20)
+"""Opsets torch's TorchScript ONNX exporter writes (``torch.onnx._constants`` in torch 2.14;
+a test checks this against the installed torch)."""
+
+
 class OptimizerConfig(Section):
     name: Literal["sgd", "adamw"] = "sgd"
-    lr: float = Field(0.05, gt=0)
+    lr: float = Field(0.05, gt=0, le=100)
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = False
-    weight_decay: float = Field(4e-5, ge=0)
+    weight_decay: float = Field(4e-5, ge=0, le=10)
     no_decay_bn_bias: bool = True
 
 
 class SchedulerConfig(Section):
     name: Literal["cosine", "linear", "constant"] = "cosine"
-    warmup_steps: int = Field(0, ge=0)
-    min_lr: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0, le=MAX_STEPS)
+    min_lr: float = Field(0.0, ge=0, le=100)
 
 
 class TrainConfig(Section):
-    epochs: float = Field(1.0, gt=0, description="may be fractional for short proxy runs")
-    max_steps: int | None = Field(None, gt=0, description="stop after this many optimiser steps")
-    batch_size: int = Field(128, gt=0, description="global batch: split evenly over torchrun processes")
-    micro_batches: int = Field(1, gt=0, description="gradient accumulation over this many slices per process")
+    epochs: float = Field(1.0, gt=0, le=1e5, description="may be fractional for short proxy runs")
+    max_steps: int | None = Field(None, gt=0, le=MAX_STEPS, description="stop after this many optimiser steps")
+    batch_size: int = Field(128, gt=0, le=2**20, description="global batch: split evenly over torchrun processes")
+    micro_batches: int = Field(1, gt=0, le=2**20, description="gradient accumulation over this many slices per process")
     label_loss: Literal["ce", "none"] = "ce"
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     grad_clip: float | None = Field(5.0, gt=0)
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
-    log_every_steps: int = Field(20, gt=0)
-    checkpoint_every_steps: int = Field(0, ge=0, description="0: only at epoch ends and the end")
+    log_every_steps: int = Field(20, gt=0, le=MAX_STEPS)
+    checkpoint_every_steps: int = Field(0, ge=0, le=MAX_STEPS, description="0: only at epoch ends and the end")
     progress: bool = True
     tensorboard: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "TrainConfig":
+        if self.micro_batches > self.batch_size:
+            raise ValueError(f"micro_batches {self.micro_batches} is larger than batch_size {self.batch_size}")
+        if self.scheduler.min_lr > self.optimizer.lr:
+            raise ValueError(f"scheduler.min_lr {self.scheduler.min_lr} is above optimizer.lr {self.optimizer.lr}")
+        return self
 
 
 class ConstraintsConfig(Section):
@@ -109,16 +156,25 @@ class SearchConfig(Section):
 
 
 class RankConfig(Section):
-    num_archs: int = Field(200, gt=2)
-    seed: int = 0
-    bootstrap: int = Field(1000, ge=0)
-    top_k: list[int] = Field(default_factory=lambda: [10, 20])
+    num_archs: int = Field(200, gt=2, le=10**6)
+    seed: int = Field(0, ge=0, lt=SEED_LIMIT)
+    bootstrap: int = Field(1000, ge=0, le=10**6)
+    top_k: list[int] = Field(default_factory=lambda: [10, 20], description="sizes of the top sets compared (each > 0)")
     ground_truth: str | None = Field(None, description="NAS-Bench-Macro JSON; default: $NAS_DATA/nas-bench-macro/...")
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _positive_sizes(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for i, k in enumerate(value):
+                if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+                    raise ValueError(f"item {i} is {k!r}; each size must be an integer > 0")
+        return value
 
 
 class ExportConfig(Section):
     onnx: bool = True
-    onnx_opset: int = 17
+    onnx_opset: int = Field(17, ge=ONNX_OPSETS[0], le=ONNX_OPSETS[1], description="ONNX opset the export writes")
 
 
 class RunConfig(Section):
@@ -126,9 +182,9 @@ class RunConfig(Section):
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
-    seed: int = 0
-    device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:1, ...")
-    run_dir: str = "runs/default"
+    seed: int = Field(0, ge=0, lt=SEED_LIMIT)
+    device: str = Field("auto", description="auto (cuda if available), cpu, cuda, cuda:1, mps")
+    run_dir: str = Field("runs/default", description="the run's folder (checkpoint, logs, results)")
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
     space: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="nas-bench-macro"))
     data: ComponentConfig = Field(default_factory=lambda: ComponentConfig(name="cifar10"))
@@ -142,6 +198,22 @@ class RunConfig(Section):
     export: ExportConfig = Field(default_factory=ExportConfig)
 
     _source: str = PrivateAttr(default="<config>")
+
+    @field_validator("device")
+    @classmethod
+    def _compute_device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda|cuda:[0-9]+|mps", value):
+            raise ValueError(f"'{value}' is not a compute device (use auto, cpu, cuda, cuda:N or mps)")
+        return value
+
+    @field_validator("run_dir")
+    @classmethod
+    def _named_folder(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("is empty (name the run's folder, e.g. runs/my-run)")
+        if "\0" in value:
+            raise ValueError("contains a NUL character")
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -217,9 +289,28 @@ def validation_messages(source: str, error: ValidationError, prefix: str = "") -
     lines = []
     for problem in error.errors():
         loc = ".".join(str(p) for p in (prefix.split(".") if prefix else []) + list(problem["loc"]))
-        message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"]
+        message = "unknown key" if problem["type"] == "extra_forbidden" else problem["msg"].removeprefix("Value error, ")
         lines.append(f"{source}: {loc or '<root>'}: {message}")
     return lines
+
+
+MAX_NESTING = 64
+"""A config nested deeper than this is not a config (and would exhaust the parser's stack)."""
+
+
+def _nesting(data: Any) -> int:
+    """How deeply mappings and lists nest (iterative, each shared node counted once)."""
+    deepest, seen, todo = 0, set(), [(data, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if not isinstance(node, (dict, list)) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_NESTING:
+            break
+        todo.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -233,37 +324,90 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         parsed = yaml.safe_load(value) if value else ""
     except yaml.YAMLError:
         parsed = value
+    except RecursionError:
+        raise ConfigError(f"override {key}: the value is nested too deeply") from None
+    if _nesting(parsed) > MAX_NESTING:
+        raise ConfigError(f"override {key}: the value is nested more than {MAX_NESTING} levels deep")
     return key.split("."), parsed
 
 
+def _list_index(items: list, part: str, override: str, where: str) -> int:
+    """The list position ``part`` names, or one line saying why it names none."""
+    span = f"indexes 0..{len(items) - 1}" if items else "no items"
+    if not part.isdigit():
+        raise ConfigError(f"override {override}: {where} is a list ({span}); '{part}' is not an index")
+    index = int(part)
+    if index >= len(items):
+        raise ConfigError(
+            f"override {override}: {where} has {len(items)} item{'s' if len(items) != 1 else ''} ({span}); index {index} is out of range "
+            f"(to add items, give the whole list: {where}=[...])"
+        )
+    return index
+
+
 def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``data`` at a dotted path: mappings are created on the way, lists are indexed (an
+    index must exist); anything else on the way is one error line."""
+    override = ".".join(path)
     node: Any = data
-    for i, part in enumerate(path[:-1]):
+    for i, part in enumerate(path):
+        where = ".".join(path[:i]) or "<root>"
+        last = i == len(path) - 1
         if isinstance(node, list):
-            node = node[int(part)]
-            continue
-        if not isinstance(node.get(part, {}), (dict, list)):
-            raise ConfigError(f"override {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a mapping")
-        node = node.setdefault(part, {})
-    last = path[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
+            index = _list_index(node, part, override, where)
+            if last:
+                node[index] = value
+                return
+            child = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+                return
+            child = node.get(part)
+            if child is None and path[i + 1].isdigit():
+                raise ConfigError(
+                    f"override {override}: {'.'.join(path[: i + 1])} has no items to index (give the whole list: {'.'.join(path[: i + 1])}=[...])"
+                )
+            if child is None:
+                child = node[part] = {}
+        else:
+            raise ConfigError(f"override {override}: {where} is not a mapping (it is {node!r:.40})")
+        node = child
+    raise AssertionError("unreachable")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file's settings: a readable, non-empty UTF-8 YAML mapping of sane depth."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a config file")
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror or type(exc).__name__})") from None
+    binary_at = raw.find(b"\0")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        binary_at = exc.start if binary_at < 0 else min(binary_at, exc.start)
+    if binary_at >= 0:
+        raise ConfigError(f"{path}: not a YAML text file (binary data at byte {binary_at})")
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"
         raise ConfigError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config") from None
+    if data is None:
+        raise ConfigError(f"{path}: the config file is empty (write {{}} to take every default)")
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: <root>: expected a mapping of settings")
+        raise ConfigError(f"{path}: <root>: expected a mapping of settings, got {type(data).__name__}")
+    if _nesting(data) > MAX_NESTING:
+        raise ConfigError(f"{path}: nested more than {MAX_NESTING} levels deep; not a config")
     return data
 
 

@@ -1,8 +1,9 @@
 """User-facing errors: one line that says what is wrong and where, exit code 2, no traceback.
 
 Anything the user can fix (a config, a path, a checkpoint, a plugin name, an architecture
-string, the data) raises :class:`NasError`. The CLI prints ``error: <message>`` and exits 2;
-everything else is a bug and keeps its traceback.
+string, the data) raises :class:`NasError`. The CLI prints ``error: <message>`` and exits 2.
+Everything else is a bug: the CLI's safety net prints one ``error: internal error: ...`` line
+and exits 3, and ``nas --debug`` shows its traceback. A known bad input must never end there.
 """
 
 

@@ -6,6 +6,9 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from nas_core.config import data_root
 from nas_core.errors import DataError
@@ -22,17 +25,49 @@ class Record:
     test_acc: tuple[float, ...]
 
 
+class _Entry(BaseModel):
+    """One architecture's entry in the benchmark's JSON (other keys are ignored)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    mean_acc: float = Field(ge=0, le=100)
+    std: float = Field(ge=0)
+    params: int = Field(gt=0)
+    flops: int = Field(gt=0)
+    test_acc: list[float]
+
+
+_TABLE = TypeAdapter(dict[Annotated[str, Field(min_length=1)], _Entry])
+
+
 @lru_cache(maxsize=4)
 def load_table(path: str | None = None) -> dict[str, Record]:
-    """{architecture string: Record}; ``path`` defaults to ``$NAS_DATA/nas-bench-macro/...``."""
+    """{architecture string: Record}; ``path`` defaults to ``$NAS_DATA/nas-bench-macro/...``.
+
+    The file is checked entry by entry after reading: anything but a mapping of architecture
+    strings to records with finite accuracies is one error line naming the file and the entry."""
     file = Path(path).expanduser() if path else data_root() / DEFAULT_PATH
     if not file.is_file():
         raise DataError(f"{file}: NAS-Bench-Macro table not found (set NAS_DATA or rank.ground_truth)")
     try:
-        raw = json.loads(file.read_text())
-        return {
-            key: Record(float(v["mean_acc"]), float(v["std"]), int(v["params"]), int(v["flops"]), tuple(map(float, v["test_acc"])))
-            for key, v in raw.items()
-        }
-    except (ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"{file}: not a NAS-Bench-Macro table ({exc})") from None
+        raw = json.loads(file.read_bytes())
+    except (ValueError, RecursionError, OSError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0][:120]
+        raise DataError(f"{file}: not a NAS-Bench-Macro table (cannot read it as JSON: {reason})") from None
+    try:
+        table = _TABLE.validate_python(raw)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(p) for p in problem["loc"]) or "<root>"
+        raise DataError(f"{file}: not a NAS-Bench-Macro table ({where}: {problem['msg']})") from None
+    if not table:
+        raise DataError(f"{file}: not a NAS-Bench-Macro table (it has no entries)")
+    return {key: Record(e.mean_acc, e.std, e.params, e.flops, tuple(e.test_acc)) for key, e in table.items()}
+
+
+def lookup(table: dict[str, Record], arch: str, source: str | None = None) -> Record:
+    """The table's record for ``arch``; an architecture it lacks is one error line."""
+    try:
+        return table[arch]
+    except KeyError:
+        where = source or "the ground-truth table"
+        raise DataError(f"{where}: has no entry for architecture '{arch}' ({len(table)} entries; is it the table of this space?)") from None

@@ -77,14 +77,24 @@ def sample_distinct(space: SearchSpace, count: int, seed: int, exclude: Sequence
                 + (f" outside the {len(excluded)} excluded" if excluded else "")
             )
         return rng.sample(pool, count)
+    if count + len(excluded) > space.size:
+        raise ArchitectureError(f"cannot draw {count} distinct networks: space '{space.name}' has only {space.size} architecture strings")
     seen: set[Arch] = set()
     ordered: list[Arch] = []
+    draws_since_new, patience = 0, 1000 * max(count, 100)
     while len(ordered) < count:
         arch = space.canonical(space.sample(rng))
+        draws_since_new += 1
+        if draws_since_new > patience:
+            raise ArchitectureError(
+                f"cannot draw {count} distinct networks from space '{space.name}': {patience} draws in a row found no new one "
+                f"after {len(ordered)} (it has fewer distinct networks than that, or almost)"
+            )
         if arch in seen or arch in excluded or rng.random() * encodings_per_network(space, arch) >= 1:
             continue
         seen.add(arch)
         ordered.append(arch)
+        draws_since_new = 0
     return ordered
 
 

@@ -32,8 +32,9 @@ def restore_supernet_and_components(run: Run, state: dict[str, Any], path: str |
             component.load_state_dict(state.get("components", {}).get(slot, {}))
             for module, module_state in zip(component.trainable_modules(), state.get("component_modules", {}).get(slot, [])):
                 module.load_state_dict(module_state)
-        except (RuntimeError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"{path}: state of component '{slot}' does not fit ({str(exc).splitlines()[0][:200]})") from None
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise CheckpointError(f"{path}: state of component '{slot}' does not fit ({reason})") from None
 
 
 def load_trained_supernet(run: Run, path: str | Path) -> dict[str, Any]:

@@ -39,6 +39,10 @@ def resolve_device(name: str) -> torch.device:
         raise NasError(f"device: '{name}' is not a device name (use auto, cpu, cuda, cuda:N)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise NasError(f"device: '{name}' requested but CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise NasError(f"device: '{name}' requested but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise NasError(f"device: '{name}' requested but MPS is not available on this machine")
     return device
 
 

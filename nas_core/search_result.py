@@ -1,16 +1,19 @@
-"""What a searcher returns, and the problem it is handed."""
+"""What a searcher returns (and ``search.json``, where it is saved), and the problem it is handed."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from nas_core import distributed
 from nas_core.config import ConstraintsConfig
-from nas_core.errors import ArchitectureError
+from nas_core.errors import ArchitectureError, NasError
 from nas_core.spaces.space import SearchSpace
 from nas_core.spaces.supernet import Arch
 
@@ -54,6 +57,45 @@ class SearchResult:
         tmp.replace(path)
         return path
 
+    @classmethod
+    def load(cls, path: str | Path) -> "SearchResult":
+        """Read a saved ``search.json``, checked to be one: anything else is one error line
+        naming the file and the first wrong part."""
+        path = Path(path)
+        if not path.is_file():
+            raise NasError(f"{path}: no search result{' (it is a folder)' if path.is_dir() else ''}; pass --arch or run 'nas search' first")
+        try:
+            data = json.loads(path.read_bytes())
+        except (ValueError, RecursionError, OSError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0][:120]
+            raise NasError(f"{path}: not a search result (cannot read it as JSON: {reason})") from None
+        try:
+            saved = _SavedResult.model_validate(data)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"]) or "<root>"
+            raise NasError(f"{path}: not a search result ({where}: {problem['msg']})") from None
+        as_candidate = lambda c: Candidate(c.arch, c.score, c.macs, c.params)  # noqa: E731
+        return cls(as_candidate(saved.best), [as_candidate(c) for c in saved.history], [as_candidate(c) for c in saved.pareto], saved.searcher)
+
+
+class _SavedCandidate(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    arch: str = Field(min_length=1)
+    score: float
+    macs: int = Field(ge=0)
+    params: int = Field(ge=0)
+
+
+class _SavedResult(BaseModel):
+    """The structure of ``search.json`` (what :meth:`SearchResult.as_dict` writes)."""
+
+    model_config = ConfigDict(extra="ignore")
+    searcher: str = ""
+    best: _SavedCandidate
+    pareto: list[_SavedCandidate] = Field(default_factory=list)
+    history: list[_SavedCandidate] = Field(default_factory=list)
+
 
 class SearchProblem:
     """An objective over architectures with complexity constraints and a memo of scores.
@@ -76,6 +118,7 @@ class SearchProblem:
         self.cache: dict[Arch, float] = {}
         self.history: list[Candidate] = []
         self.check_satisfiable()
+        self.check_jointly_satisfiable()
 
     def check_satisfiable(self) -> None:
         (min_macs, max_macs), (min_params, max_params) = self.space.bounds()
@@ -102,6 +145,41 @@ class SearchProblem:
                 problems.append(f"max_latency_ms {c.max_latency_ms:.4g} is below the fastest architecture's {fastest:.4g} ms (predicted by {self.latency.path}{margin})")
         if problems:
             raise ArchitectureError(f"search.constraints: impossible: {'; '.join(problems)} in space '{self.space.name}'")
+
+    FEASIBILITY_SAMPLES = 20_000
+    """Architectures :meth:`check_jointly_satisfiable` looks at (all of them in smaller spaces)."""
+
+    def check_jointly_satisfiable(self) -> None:
+        """Bounds each satisfiable alone can still exclude every architecture together (a MACs
+        floor with a parameter or latency ceiling): look for one feasible architecture before searching --
+        every one in a space of at most :attr:`FEASIBILITY_SAMPLES`, else that many random ones
+        (own seeded generator: the search's random stream is not touched)."""
+        c = self.constraints
+        if all(v is None for v in c.model_dump().values()):
+            return
+        exhaustive = self.space.size <= self.FEASIBILITY_SAMPLES
+        if exhaustive:
+            archs = itertools.product(*(range(n) for n in self.space.num_choices))
+        else:
+            rng = random.Random(f"feasibility-{self.seed}")
+            archs = (self.space.sample(rng) for _ in range(self.FEASIBILITY_SAMPLES))
+        if any(self.feasible(a) for a in archs):
+            return
+        bounds = ", ".join(f"{k} {v:.4g}" for k, v in c.model_dump().items() if v is not None)
+        looked = f"all {self.space.size} architectures" if exhaustive else f"{self.FEASIBILITY_SAMPLES} random architectures"
+        raise ArchitectureError(
+            f"search.constraints: impossible together: no architecture of space '{self.space.name}' satisfies {bounds} ({looked} checked)"
+        )
+
+    def feasible_history(self) -> list[Candidate]:
+        """Evaluated candidates that satisfy the constraints; an error when the search found none."""
+        found = [c for c in self.history if self.feasible(self.space.decode(c.arch))]
+        if not found:
+            raise ArchitectureError(
+                f"search.constraints: the searcher evaluated {len(self.history)} architectures of space '{self.space.name}' "
+                "and none satisfies the constraints; loosen them or search longer"
+            )
+        return found
 
     def violation(self, arch: Arch) -> float:
         """0 when feasible, else the summed relative amount by which constraints are broken."""

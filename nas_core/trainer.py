@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from nas_core.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_NAME, rng_state, s
 from nas_core.components.base import Batch, PathOutput, Regularizer, StepContext
 from nas_core.config import TrainConfig
 from nas_core.data.arrays import BatchIterator, Normalizer
-from nas_core.errors import CheckpointError, NasError
+from nas_core.errors import CheckpointError, ConfigError, NasError
 from nas_core.restore import read_for_run, restore_supernet_and_components
 from nas_core.run import Run
 from nas_core.schedule import Schedule
@@ -86,6 +87,11 @@ class Trainer:
         self.run = run
         self.cfg = run.config.train
         data = run.data
+        classes = getattr(run.space, "num_classes", None)
+        if self.cfg.label_loss == "ce" and isinstance(classes, int) and classes < data.num_classes:
+            raise ConfigError(
+                f"{run.config.source}: space.num_classes: the space has {classes} classes, the data set '{run.config.data.name}' {data.num_classes}"
+            )
         self.loader = BatchIterator(data.train, self.cfg.batch_size, seed=run.config.seed, augment=data.augment)
         self.schedule = run.context.schedule
         self.steps_per_epoch = self.schedule.steps_per_epoch
@@ -129,8 +135,47 @@ class Trainer:
             return None
         return save_atomic(self.state_dict(), self.checkpoint_path)
 
+    def check_resumable(self, state: dict[str, Any], path: Path) -> None:
+        """Refuse to continue a checkpoint under settings that contradict it (nothing has been
+        written yet): other space options, a seed that reorders the data, another optimiser or
+        other optimiser settings (loading would silently keep the checkpoint's), or a schedule
+        that ends before the steps already run. A schedule extended past the
+        checkpoint's plan continues with a warning (the learning-rate curve changes from here)."""
+        config, source = self.run.config, self.run.config.source
+        saved_space, space = state["space_options"], config.space.options.model_dump(mode="json")
+        differ = [k for k in sorted(set(saved_space) | set(space)) if saved_space.get(k) != space.get(k)]
+        if differ:
+            shown = ", ".join(f"space.{k} {_show(saved_space.get(k))}" for k in differ)
+            told = ", ".join(f"{_show(space.get(k))}" for k in differ)
+            raise CheckpointError(f"{path}: was trained with {shown}; {source} says {told}: resume with the checkpoint's settings or use another run_dir")
+        if state["loader"]["seed"] != config.seed:
+            raise CheckpointError(f"{path}: was trained with seed {state['loader']['seed']}; {source} says {config.seed}: resume with the checkpoint's seed or use another run_dir")
+        for index, (saved, group) in enumerate(zip(state["optimizer"]["param_groups"], self.optimizer.param_groups)):
+            saved_kind, kind = ("adamw" if "betas" in g else "sgd" for g in (saved, group))
+            if saved_kind != kind:
+                raise CheckpointError(f"{path}: was trained with train.optimizer.name {saved_kind}; {source} gives {kind}: resume with the checkpoint's settings or use another run_dir")
+            for key in _OPTIMIZER_SETTINGS:  # loading would silently put the checkpoint's values over the config's
+                if key in saved and key in group and _plain(saved[key]) != _plain(group[key]):
+                    name = "lr" if key == "initial_lr" else key
+                    raise CheckpointError(
+                        f"{path}: was trained with train.optimizer.{name} {_show(saved[key])} (parameter group {index}); {source} gives {_show(group[key])}: "
+                        "resume with the checkpoint's settings or use another run_dir"
+                    )
+        step = state["step"]
+        if step > self.total_steps:
+            raise CheckpointError(
+                f"{path}: has already run {step} steps; {source} plans {self.total_steps} (train.max_steps / train.epochs): "
+                "raise them to continue, or use another run_dir"
+            )
+        if state["total_steps"] != self.total_steps and step < self.total_steps:
+            warnings.warn(
+                f"{path}: planned for {state['total_steps']} steps, continuing to {self.total_steps}: the learning-rate schedule changes from step {step} on",
+                stacklevel=2,
+            )
+
     def load(self, path: Path) -> None:
         state = read_for_run(self.run, path)
+        self.check_resumable(state, path)
         restore_supernet_and_components(self.run, state, path)
         try:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -155,10 +200,11 @@ class Trainer:
                     self._tb.add_scalar(key, value, record["step"])
 
     def _truncate_metrics(self) -> None:
-        """On resume, drop log lines past the checkpoint so the log matches an uninterrupted run."""
+        """On resume, drop log lines past the checkpoint so the log matches an uninterrupted run
+        (and a line a killed run left half-written)."""
         if not self.metrics_path.is_file():
             return
-        keep = [line for line in self.metrics_path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= self.step]
+        keep = [line for line in self.metrics_path.read_text(errors="replace").splitlines() if _logged_step(line) <= self.step]
         self.metrics_path.write_text("".join(line + "\n" for line in keep))
 
     def _open_tensorboard(self) -> None:
@@ -276,6 +322,8 @@ class Trainer:
             if not self.checkpoint_path.is_file():
                 raise CheckpointError(f"{self.checkpoint_path}: no checkpoint to resume from")
             self.load(self.checkpoint_path)
+            if self.step == self.total_steps:  # already trained: nothing to do, nothing rewritten
+                return {}
             if run.is_main:
                 self._truncate_metrics()
         elif self.checkpoint_path.exists():
@@ -318,3 +366,25 @@ class Trainer:
         if self._tb is not None:
             self._tb.close()
         return last
+
+
+_OPTIMIZER_SETTINGS = ("initial_lr", "momentum", "nesterov", "dampening", "weight_decay", "betas", "eps")
+"""Optimiser hyperparameters a checkpoint carries per parameter group (from the config)."""
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _logged_step(line: str) -> float:
+    """The step of a ``metrics.jsonl`` line; a line that is not a record sorts after every step."""
+    try:
+        record = json.loads(line)
+        step = record.get("step", 0)
+        return float(step) if isinstance(step, (int, float)) else float("inf")
+    except (ValueError, AttributeError, RecursionError):
+        return float("inf")
+
+
+def _show(value: Any) -> str:
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)

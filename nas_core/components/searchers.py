@@ -28,7 +28,7 @@ from nas_core.search_result import Candidate, SearchProblem, SearchResult
 
 
 class RandomOptions(Section):
-    num_samples: int = Field(50, gt=0)
+    num_samples: int = Field(50, gt=0, le=10**6)
 
 
 class RandomSearcher(Searcher):
@@ -115,8 +115,8 @@ def genetic_operators(mutation_prob: float) -> dict[str, Any]:
 
 
 class EvolutionOptions(Section):
-    population: int = Field(20, gt=1)
-    generations: int = Field(10, gt=0)
+    population: int = Field(20, gt=1, le=10**5)
+    generations: int = Field(10, gt=0, le=10**5)
     mutation_prob: float = Field(0.1, gt=0, le=1, description="per-gene probability of redrawing a choice")
 
 
@@ -130,7 +130,7 @@ class EvolutionSearcher(Searcher):
         o = self.options
         algorithm = GA(pop_size=o.population, **genetic_operators(o.mutation_prob))
         run_pymoo(problem, algorithm, o.generations, ("score",))
-        feasible = [c for c in problem.history if problem.feasible(problem.space.decode(c.arch))]
+        feasible = problem.feasible_history()
         best = max(feasible, key=lambda c: c.score)
         return SearchResult(best, list(problem.history), searcher="evolution")
 
@@ -165,7 +165,7 @@ class NSGA2Searcher(Searcher):
         o = self.options
         algorithm = NSGA2(pop_size=o.population, **genetic_operators(o.mutation_prob))
         run_pymoo(problem, algorithm, o.generations, self.objectives)
-        front = pareto_front([c for c in problem.history if problem.feasible(problem.space.decode(c.arch))], self.objectives)
+        front = pareto_front(problem.feasible_history(), self.objectives)
         cost = "latency" if "latency" in self.objectives else "macs"
         best = max(front, key=lambda c: c.score) if o.pick == "best_score" else knee_point(front, cost)
         return SearchResult(best, list(problem.history), pareto=front, searcher="nsga2")

@@ -49,6 +49,21 @@ def _read_split(folder: Path, classes: list[str], size: int) -> ImageArrays:
     return ImageArrays(x, torch.tensor(labels, dtype=torch.long))
 
 
+def _cached(cache: Path) -> dict | None:
+    """The decoded splits from the cache; None (and the file removed) when it is broken."""
+    try:
+        splits = torch.load(cache, weights_only=True)
+        ok = isinstance(splits, dict) and "train" in splits and all(
+            isinstance(v, dict) and isinstance(v.get("images"), torch.Tensor) and isinstance(v.get("labels"), torch.Tensor) for v in splits.values()
+        )
+    except Exception:  # a broken cache is rebuilt, never trusted
+        ok = False
+    if not ok:
+        cache.unlink(missing_ok=True)
+        return None
+    return splits
+
+
 def image_folder(root: str, image_size: int = 32, val_size: int = 0, split_seed: int = 0, augment: bool = True) -> DataSplits:
     """Decode (once, cached) and split an image-folder tree."""
     base = Path(root).expanduser()
@@ -57,9 +72,8 @@ def image_folder(root: str, image_size: int = 32, val_size: int = 0, split_seed:
     classes = sorted(p.name for p in (base / "train").iterdir() if p.is_dir())
     key = hashlib.sha1(f"{base.resolve()}:{image_size}:{os.stat(base / 'train').st_mtime}".encode()).hexdigest()[:12]
     cache = cache_dir() / f"imagefolder-{key}.pt"
-    if cache.is_file():
-        splits = torch.load(cache, weights_only=True)
-    else:
+    splits = _cached(cache) if cache.is_file() else None
+    if splits is None:
         splits = {"train": _read_split(base / "train", classes, image_size)}
         if (base / "test").is_dir():
             splits["test"] = _read_split(base / "test", classes, image_size)

@@ -103,8 +103,9 @@ class LatencyTable:
             raise LatencyTableError(f"{path}: latency table not found (make one with 'nas latency build CONFIG --out {path}')")
         try:
             data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise LatencyTableError(f"{path}: corrupt latency table (not JSON: {str(exc).splitlines()[0][:120]})") from None
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0][:120]
+            raise LatencyTableError(f"{path}: corrupt latency table (not JSON: {reason})") from None
         table = cls(path, data)
         table._validate(require_complete)
         return table

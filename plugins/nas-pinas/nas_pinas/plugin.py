@@ -35,7 +35,7 @@ class PinasSection(Section):
 
 
 class PinasSpaceOptions(Section):
-    width: float = Field(1.0, gt=0, description="channel multiplier (1.0: the published space)")
+    width: float = Field(1.0, gt=0, le=4, description="channel multiplier (1.0: the published space)")
     num_classes: int = Field(1000, gt=0)
     image_size: int = Field(224, gt=0)
     small_input: bool = Field(False, description="stride-1 stem without max-pool, for 32x32 images")

@@ -18,7 +18,7 @@ NAS_PLUGIN_API = "1.1"
 
 
 class ScarletSpaceOptions(Section):
-    width: float = Field(1.0, gt=0, description="channel multiplier (1.0 = the published space)")
+    width: float = Field(1.0, gt=0, le=4, description="channel multiplier (1.0 = the published space)")
     num_classes: int = Field(1000, gt=1)
     input_size: int = Field(224, ge=32, description="square input side (224 = ImageNet)")
     dropout: float = Field(0.0, ge=0, lt=1)
