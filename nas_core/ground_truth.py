@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from nas_core.checked_json import read_checked_json
 from nas_core.config import data_root
 from nas_core.errors import DataError
 
@@ -48,17 +48,7 @@ def load_table(path: str | None = None) -> dict[str, Record]:
     file = Path(path).expanduser() if path else data_root() / DEFAULT_PATH
     if not file.is_file():
         raise DataError(f"{file}: NAS-Bench-Macro table not found (set NAS_DATA or rank.ground_truth)")
-    try:
-        raw = json.loads(file.read_bytes())
-    except (ValueError, RecursionError, OSError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0][:120]
-        raise DataError(f"{file}: not a NAS-Bench-Macro table (cannot read it as JSON: {reason})") from None
-    try:
-        table = _TABLE.validate_python(raw)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"]) or "<root>"
-        raise DataError(f"{file}: not a NAS-Bench-Macro table ({where}: {problem['msg']})") from None
+    table = read_checked_json(file, _TABLE, "a NAS-Bench-Macro table", DataError)
     if not table:
         raise DataError(f"{file}: not a NAS-Bench-Macro table (it has no entries)")
     return {key: Record(e.mean_acc, e.std, e.params, e.flops, tuple(e.test_acc)) for key, e in table.items()}

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from nas_core import distributed
+from nas_core.checked_json import read_checked_json
 from nas_core.config import ConstraintsConfig
 from nas_core.errors import ArchitectureError, NasError
 from nas_core.spaces.space import SearchSpace
@@ -64,17 +65,7 @@ class SearchResult:
         path = Path(path)
         if not path.is_file():
             raise NasError(f"{path}: no search result{' (it is a folder)' if path.is_dir() else ''}; pass --arch or run 'nas search' first")
-        try:
-            data = json.loads(path.read_bytes())
-        except (ValueError, RecursionError, OSError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).splitlines()[0][:120]
-            raise NasError(f"{path}: not a search result (cannot read it as JSON: {reason})") from None
-        try:
-            saved = _SavedResult.model_validate(data)
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(p) for p in problem["loc"]) or "<root>"
-            raise NasError(f"{path}: not a search result ({where}: {problem['msg']})") from None
+        saved = read_checked_json(path, _SavedResult, "a search result", NasError)
         as_candidate = lambda c: Candidate(c.arch, c.score, c.macs, c.params)  # noqa: E731
         return cls(as_candidate(saved.best), [as_candidate(c) for c in saved.history], [as_candidate(c) for c in saved.pareto], saved.searcher)
 
