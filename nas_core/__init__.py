@@ -29,7 +29,7 @@ import pluggy
 PROJECT_NAME = "nas_core"
 ENTRY_POINT_GROUP = "nas_core.plugins"
 COMMAND_GROUP = "nas_core.commands"
-PLUGIN_API_VERSION = "1.1"
+PLUGIN_API_VERSION = "1.2"
 """The hook API version. A plugin declares ``NAS_PLUGIN_API = "1.1"`` (the version it was written for)."""
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)

@@ -69,6 +69,11 @@ Plugin API 1.1 gave lifecycle hooks a ``context`` argument and deprecated their 
 argument (the whole engine object; it goes away in plugin API 2), and changed component
 factories from ``factory(run, **options)`` to ``factory(context, options)`` (plugins that
 declare ``NAS_PLUGIN_API = "1"`` are still built the old way, with a deprecation warning).
+
+Plugin API 1.2 added, without changing anything older: ``Regularizer.needs_step_loss`` and
+``Regularizer.step_loss`` (a term over all the step's paths, one backward of the sum),
+``Sampler.paths_per_step``, ``StepContext.metrics`` (scalars logged with the step) and the
+latency fields of search candidates. A plugin that relies on them declares ``"1.2"``.
 """
 
 from __future__ import annotations

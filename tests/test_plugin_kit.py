@@ -297,7 +297,7 @@ def _site(folder: Path, plugins: dict[str, str]) -> Path:
 
 @pytest.mark.parametrize(
     ("declared", "accepted"),
-    [("1", True), ("1.0", True), ("1.1", True), ("2", False), ("1.2", False), ("0.9", False), ("banana", False)],
+    [("1", True), ("1.0", True), ("1.1", True), ("1.2", True), ("2", False), ("1.3", False), ("0.9", False), ("banana", False)],
 )
 def test_plugin_api_version_is_checked(tmp_path, monkeypatch, declared, accepted):
     from nas_core.plugins import PluginHost
@@ -396,7 +396,7 @@ def test_lifecycle_hooks_deprecate_run_in_favour_of_context():
         params = inspect.signature(getattr(hookspecs, name)).parameters
         assert ("run" in params) == ("context" in params) == (deprecated[name] == ["run"]), name
     assert sum(1 for v in deprecated.values() if v) == 9
-    assert PLUGIN_API_VERSION == "1.1"
+    assert PLUGIN_API_VERSION == "1.2"
 
 
 LEGACY_PLUGIN = '''

@@ -204,7 +204,7 @@ def test_incompatible_api_version_rejected_naming_both(site, tmp_path):
     config = write_config(tmp_path, "plugins: {enable: [throwaway_future]}\n")
     proc = nas("config", "check", config, env=env(site, ""))
     assert proc.returncode == 2
-    assert "plugin 'throwaway_future' needs plugin API 7, but nas-core" in proc.stderr and "provides plugin API 1.1" in proc.stderr
+    assert "plugin 'throwaway_future' needs plugin API 7, but nas-core" in proc.stderr and "provides plugin API 1.2" in proc.stderr
 
 
 def test_disable_list_and_autoload_switch(site, tmp_path):
