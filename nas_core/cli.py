@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata as md
+import os
 import sys
 import warnings
 from typing import Sequence
@@ -229,5 +230,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutdown()
 
 
+def exit_after(code: int) -> None:
+    """Exit with ``code``. After a torchrun job, skip the interpreter's teardown: with the
+    process group already left and every file written, the C++ destructors of the collective
+    backend still aborted a rank now and then at exit (SIGABRT, "terminate called without an
+    active exception"), failing a job that had finished."""
+    from nas_core.distributed import left_process_group
+
+    if left_process_group():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main())

@@ -132,12 +132,22 @@ def barrier() -> None:
         dist.barrier()
 
 
+_left_process_group = False
+
+
 def shutdown() -> None:
     """Leave the process group together: a rank that tears down while another still talks to
     it aborts the other ("terminate called without an active exception")."""
+    global _left_process_group
     if dist.is_available() and dist.is_initialized():
         try:
             dist.barrier()
         except RuntimeError:  # a peer already failed; its error is the one to report
             pass
         dist.destroy_process_group()
+        _left_process_group = True
+
+
+def left_process_group() -> bool:
+    """Whether this process ran under torchrun and has left its process group."""
+    return _left_process_group
