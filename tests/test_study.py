@@ -52,3 +52,24 @@ def test_budget_is_counted_in_path_images_of_the_sampler(tmp_path, shared_data):
     fair = the_study.training_config("fairnas", 0)["train"]["max_steps"]
     assert spos * batch >= budget > (spos - 1) * batch
     assert fair * batch * 3 >= budget > (fair - 1) * batch * 3  # FairNAS trains one path per op: 3 per step here
+
+
+def test_the_study_measures_the_main_job_as_shipped(tmp_path, shared_data):
+    """The study's `quickstart` method is configs/quickstart.yaml: same recipe, budget, evaluator
+    and searcher, so its REPORT numbers are the main job's (this fails when the two drift)."""
+    import yaml
+
+    shipped = yaml.safe_load((REPO / "configs" / "quickstart.yaml").read_text())
+    the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
+    measured = the_study.method_config("quickstart", 0)
+    for section in ("space", "sampler", "evaluator", "plugins"):
+        assert measured[section] == shipped[section], section
+    for key in ("batch_size", "optimizer", "scheduler"):
+        assert measured["train"][key] == shipped["train"][key], key
+    assert measured["search"]["searcher"] == shipped["search"]["searcher"]
+    assert measured["data"]["val_subset"] == shipped["data"]["val_subset"]
+    train_images = 50000 - shipped["data"]["val_size"]
+    epochs_trained = measured["train"]["max_steps"] * measured["train"]["batch_size"] / train_images
+    assert abs(epochs_trained - shipped["train"]["epochs"]) < 0.01
+    limits = the_study.samples()["limits"]
+    assert shipped["search"]["constraints"]["max_flops"] in [round(limit["max_macs"]) for limit in limits]
