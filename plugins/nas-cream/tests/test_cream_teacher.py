@@ -128,7 +128,7 @@ def test_teacher_logs_rho_board_and_meta_diagnostics_every_step(cream_run, teach
     early = ctx_at(cream_run, 3, batch)  # warm-up: logged too, as zeros (same keys every step)
     teacher.prepare(early)
     teacher.update(early, [PathOutput(torch.zeros(16, 1), cream_run.supernet(batch.inputs, PATH).detach())])
-    ctx = ctx_at(cream_run, 10, batch)
+    ctx = ctx_at(cream_run, 11, batch)  # not a meta-update step of its own (those are 7, 10, 13, ...)
     teacher.prepare(ctx)
     teacher._meta_update(ctx)
     teacher.update(ctx, [PathOutput(torch.zeros(16, 1), cream_run.supernet(batch.inputs, PATH).detach())])

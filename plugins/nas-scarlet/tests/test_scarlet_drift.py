@@ -13,11 +13,11 @@ LES = {"plugins": {"enable": ["scarlet"]}, "regularizers": [{"name": "les"}]}
 
 def test_drift_is_the_relative_frobenius_distance_of_each_stabilizer(nas_kit):
     run, _ = nas_kit.open(LES)
+    supernet = run.supernet  # builds it and attaches the stabilizers
     les = run.regularizers[0]
-    supernet = run.supernet
     assert [layer for layer, _ in les.skips] == [0, 2]  # the tiny space's two free identities
     with torch.no_grad():
-        for scale, (_, skip) in zip((0.3, 0.05), les.skips):
+        for scale, (_, skip) in zip((0.3, 0.01), les.skips):
             skip.delta.copy_(scale * torch.randn(skip.channels, skip.channels, generator=torch.Generator().manual_seed(1)))
     expected = {}
     for layer, skip in les.skips:
@@ -34,8 +34,8 @@ def test_drift_is_the_relative_frobenius_distance_of_each_stabilizer(nas_kit):
 
 
 def test_drift_is_logged_every_step_of_training(nas_kit):
-    result = nas_kit.train({**LES, "train": {"max_steps": 6, "log_every_steps": 1}})
+    result = nas_kit.train({**LES, "train": {"max_steps": 12, "log_every_steps": 1}})
     lines = result.metrics
-    assert len(lines) == 6 and all({"les/drift/L0", "les/drift/L2", "les/drift_mean"} <= set(line) for line in lines)
+    assert len(lines) == 12 and all({"les/drift/L0", "les/drift/L2", "les/drift_mean"} <= set(line) for line in lines)
     assert lines[0]["les/drift_mean"] == 0.0  # W = I before the first update
-    assert lines[-1]["les/drift_mean"] > 0  # and moves once trained
+    assert lines[-1]["les/drift_mean"] > 0  # and moves once paths through a skip have trained
