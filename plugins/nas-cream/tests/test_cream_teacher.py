@@ -108,19 +108,19 @@ def test_admissions_are_scored_on_one_fixed_held_out_set(cream_run, teacher):
     with torch.no_grad(), preserved_bn_state(supernet):
         supernet.train()
         expected = accuracy(lambda x: supernet(x, PATH), held.images, held.labels, cream_run.config.train.batch_size)
-    buffers = {k: v.clone() for k, v in supernet.state_dict().items() if "running" in k}
     scores = []
     for start in (0, 16):
         batch = Batch(batch_of(cream_run, 32).inputs[start : start + 16], cream_run.data.train.labels[start : start + 16])
         with torch.no_grad():
-            logits = supernet(batch.inputs, PATH)
+            logits = supernet(batch.inputs, PATH)  # the training step's own forward (train-mode BN moves the statistics)
+        buffers = {k: v.clone() for k, v in supernet.state_dict().items() if "running" in k}
         ctx = ctx_at(cream_run, 10, batch)
         teacher.update(ctx, [PathOutput(torch.zeros(16, 1), logits)])
+        assert all(torch.equal(v, supernet.state_dict()[k]) for k, v in buffers.items())  # scoring the admission left them
         scores.append(next(e for e in teacher.board if e.arch == PATH).acc)
         assert ctx.metrics["cream/admission_acc"] == scores[-1] and ctx.metrics["cream/admitted"] == 1.0
     assert scores == [expected, expected]
     assert teacher.admission_set() is teacher.admission_set()  # built once
-    assert all(torch.equal(v, supernet.state_dict()[k]) for k, v in buffers.items())
 
 
 def test_teacher_logs_rho_board_and_meta_diagnostics_every_step(cream_run, teacher):
