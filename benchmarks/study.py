@@ -45,6 +45,7 @@ from heavy_queue import machine  # noqa: E402
 
 from nas_core.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from nas_core.config import ConstraintsConfig, load_config  # noqa: E402
+from nas_core.errors import NasError  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
 from nas_core.outcome import Outcome, Pick, feasible_networks, search_outcome  # noqa: E402
 from nas_core.ranking import distinct_networks, paired_difference, rank_statistics, sample_distinct  # noqa: E402
@@ -258,6 +259,9 @@ class Study:
             run = self._run_for(config, self.runs / f"{training}-s{seed}" / f"eval-{method}")
             load_trained_supernet(run, checkpoint)
             record.update(method=method, training=training, seed=seed, evaluator=config["evaluator"])
+            board = self.board(run)
+            if board is not None:
+                record["board"] = board
             record.setdefault("scores", {})
             record.setdefault("eval_seconds", 0.0)
             tuning_only = bool(self.spec["methods"][method].get("tuning_only"))
@@ -270,6 +274,15 @@ class Study:
         record["finished"] = True
         write_json(path, record)
         return record
+
+    def board(self, run: Run) -> list[dict[str, Any]] | None:
+        """A Cream teacher's final board, best first, with each entry's ground truth (None
+        without a board): whether the board really holds good paths."""
+        entries = getattr(run.teacher, "board", None)
+        if entries is None:
+            return None
+        return [{"arch": self.space.encode(e.arch), "admission_acc": e.acc, "macs": e.flops, "step": e.step,
+                 "ground_truth": self.table[self.space.encode(e.arch)].mean_acc} for e in entries]
 
     def _score_sample(self, run: Run, record: dict[str, Any], name: str, keys: list[str], path: Path) -> None:
         scores = record["scores"].setdefault(name, [])
@@ -295,9 +308,13 @@ class Study:
                 continue
             started = time.perf_counter()
             problem = SearchProblem(self.space, evaluate, ConstraintsConfig(max_flops=limit["max_macs"]), run.config.seed)
-            result = run.searcher.search(problem)
-            done[key] = {**self.judged(self.outcome(result.best.arch, limit).chosen), "evaluated": len(problem.history),
-                         "seconds": time.perf_counter() - started}
+            try:
+                result = run.searcher.search(problem)
+            except NasError as exc:  # e.g. no board entry of `cream-board` under this limit: an outcome, recorded
+                done[key] = {"error": str(exc), "seconds": time.perf_counter() - started}
+            else:
+                done[key] = {**self.judged(self.outcome(result.best.arch, limit).chosen), "evaluated": len(problem.history),
+                             "seconds": time.perf_counter() - started}
             record["search"] = done
             write_json(path, record)
         return done
@@ -432,6 +449,14 @@ def figure(study: Study, summary: dict[str, Any]) -> Path:
     return path
 
 
+def pick_text(pick: dict[str, Any] | None) -> str:
+    """A search outcome's percentile for the table; "none" when the searcher found no network
+    under the limit (e.g. no Cream board entry that small)."""
+    if pick is None:
+        return ""
+    return "none" if "error" in pick else f"{pick['percentile']:.1f}"
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """The README tables: the report sample with search outcomes, then every scorer on the tuning sample."""
     quantiles = [str(l["quantile"]) for l in summary["limits"]]
@@ -448,7 +473,7 @@ def markdown(summary: dict[str, Any]) -> str:
             continue
         rep = row["report"]
         lo, hi = rep["kendall_tau_ci95"]
-        picks = [f"{row['search'][q]['percentile']:.1f}" if q in row["search"] else "" for q in quantiles]
+        picks = [pick_text(row["search"].get(q)) for q in quantiles]
         lines.append("| " + " | ".join([
             name, f"{rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}]", difference(rep.get("vs_baseline")),
             *[difference(rep.get("vs_references", {}).get(r)) for r in references], f"{rep['group_tau_weighted_mean']:.3f}",

@@ -81,3 +81,45 @@ def test_samples_and_limits_are_reproduced_from_the_spec(tmp_path, shared_data):
 
     committed = json.loads((REPO / "benchmarks" / "results" / "study" / "samples.json").read_text())
     assert study.Study(results=tmp_path / "results", runs=tmp_path / "runs").samples() == committed
+
+
+def test_every_training_in_the_spec_builds_and_reports_its_paths_per_step(tmp_path, shared_data):
+    """Each training of study.yaml is a valid run (config, plugins, compatibility checks as
+    `nas config check` does them) whose sampler says how many paths a step trains, and whose
+    step count is the budget in those path-images. A typo in a plugin option, a combination
+    the engine refuses or a sampler that stops reporting paths_per_step fails here, not hours
+    into the study."""
+    the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
+    expected = {"spos": 1, "fairnas": 3, "sandwich": 4, "spos-les": 1, "fairnas-les": 3, "cream": 1, "pinas": 2, "fairnas-les-cream": 3}
+    for training, entry in the_study.spec["trainings"].items():
+        config = the_study.training_config(training, 0)
+        run = the_study._run_for(config, tmp_path / "check" / training)
+        run.check()
+        paths = the_study.paths_per_step(training)
+        assert paths == run.sampler.paths_per_step >= 1, training
+        if training in expected:
+            assert paths == expected[training], training
+        budget = entry.get("budget_path_images", the_study.spec["budget_path_images"])
+        steps, batch = config["train"]["max_steps"], config["train"]["batch_size"]
+        assert steps * batch * paths >= budget > (steps - 1) * batch * paths, training
+    for method, entry in the_study.spec["methods"].items():
+        if entry.get("config"):  # without a patch a method's config is its training's, checked above
+            the_study._run_for(the_study.method_config(method, 0), tmp_path / "check-methods" / method).check()
+
+
+def test_seed_plugins_are_in_the_study_with_their_components(tmp_path, shared_data):
+    """The issue-13 entries are the methods they claim to be (names and options as the plugins
+    register them), so the study measures ScarletNAS, Cream, Pi-NAS and the combination."""
+    the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
+    les = the_study.training_config("fairnas-les", 0)
+    assert les["sampler"]["name"] == "fairnas" and les["regularizers"] == [{"name": "les"}]
+    cream = the_study.training_config("cream", 0)
+    assert (cream["sampler"]["name"], cream["teacher"]["name"], cream["regularizers"]) == ("cream", "cream", [{"name": "cream"}])
+    assert cream["teacher"]["admission_data"] == "heldout"
+    pinas = the_study.training_config("pinas", 0)
+    assert pinas["train"]["label_loss"] == "none" and pinas["evaluator"]["name"] == "knn"
+    combo = the_study.training_config("fairnas-les-cream", 0)
+    assert combo["sampler"]["name"] == "fairnas" and [r["name"] for r in combo["regularizers"]] == ["les", "cream"]
+    assert combo["teacher"]["name"] == "cream"
+    assert the_study.method_config("cream-board", 0)["search"]["searcher"]["name"] == "cream-board"
+    assert the_study.method_config("pinas-probe", 0)["evaluator"]["name"] == "linear-probe"

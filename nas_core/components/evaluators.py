@@ -18,6 +18,7 @@ from pydantic import Field
 from nas_core.components.base import Evaluator
 from nas_core.config import Section
 from nas_core.context import ComponentContext
+from nas_core.errors import NasError
 from nas_core.evaluation import EvaluationData, accuracy, evaluation_data, mean_cross_entropy, score_after_recalibration
 from nas_core.spaces.supernet import Arch, Supernet
 
@@ -41,6 +42,13 @@ class AccuracyEvaluator(Evaluator):
         self.options = options
         self.metric_name = {"accuracy": "val_acc", "loss": "neg_val_loss"}[options.metric]
         self._data: EvaluationData | None = None
+
+    def check(self, context: ComponentContext) -> None:
+        if context.config.train.label_loss == "none":
+            raise NasError(
+                f"evaluator 'accuracy' scores paths with the supernet's classifier, which train.label_loss: none never trains; "
+                "use an evaluator that needs no trained classifier (e.g. knn or linear-probe of the pinas plugin, or a zero-cost proxy)"
+            )
 
     def data(self) -> EvaluationData:
         """Recalibration batches and evaluation images, prepared once on the device."""

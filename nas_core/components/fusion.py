@@ -44,7 +44,7 @@ from pydantic import Field, model_validator
 from nas_core.components.base import Evaluator
 from nas_core.config import ComponentConfig, Section
 from nas_core.context import ComponentContext
-from nas_core.errors import ConfigError
+from nas_core.errors import ConfigError, NasError
 from nas_core.ranking import distinct_networks, sample_distinct
 from nas_core.spaces.supernet import Arch, Supernet
 
@@ -196,8 +196,13 @@ class RankFusionEvaluator(Evaluator):
         return needs
 
     def check(self, context: ComponentContext) -> None:
-        for member in self.members:
-            member.check(context)
+        for i, member in enumerate(self.members):
+            try:
+                member.check(context)
+            except ConfigError:
+                raise
+            except NasError as exc:  # say which member
+                raise NasError(*(f"evaluator.members.{i}.evaluator: {m}" for m in exc.messages)) from None
 
     def state_dict(self) -> dict[str, Any]:
         return {"members": [member.state_dict() for member in self.members]}

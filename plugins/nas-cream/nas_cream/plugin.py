@@ -11,7 +11,7 @@ from nas_cream.settings import CreamSection
 from nas_cream.space import CreamSpaceOptions, cream_imagenet
 from nas_cream.teacher import CreamTeacher, CreamTeacherOptions
 
-NAS_PLUGIN_API = "1.1"
+NAS_PLUGIN_API = "1.2"  # Sampler.paths_per_step, StepContext.metrics (rho, meta gradients)
 
 
 @hookimpl

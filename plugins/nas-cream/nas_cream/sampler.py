@@ -33,6 +33,8 @@ class CreamSamplerOptions(Section):
 class CreamSampler(Sampler):
     """Single path per step from a uniform, categorical or board-frequency prior."""
 
+    paths_per_step = 1
+
     def __init__(self, context: ComponentContext, options: CreamSamplerOptions):
         self.context = context
         self.space = context.space

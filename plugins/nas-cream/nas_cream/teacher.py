@@ -9,8 +9,23 @@ teacher's soft targets on the path's own input batch (no gradient). It puts them
 ``update(ctx, outputs)`` (after the optimiser step): every ``meta_update_every`` steps after the
 warm-up, one meta-gradient update of the meta network (:func:`nas_cream.meta.meta_step`; the
 first ``meta_slice`` images of the batch drive the virtual step, the next ``meta_slice`` are the
-held-out images); then each path of the step is offered to the board with its accuracy on the
-batch, its MACs, its first ``stored_images`` images and its own softmax outputs on them.
+held-out images); then each path of the step is offered to the board with its admission
+accuracy, its MACs, its first ``stored_images`` images and its own softmax outputs on them.
+
+Admission accuracy (``admission_data``): ``heldout`` (default) scores every path on the same
+fixed set of ``admission_images`` held-out images (a seeded stratified subset of the val split,
+in batches of the training batch size, train-mode BN with the running statistics restored), so
+entries are compared on one yardstick; ``batch`` is the reference's rule, top-1 on the step's
+own training batch (pre-update logits) -- one batch of 128 images moves a path's accuracy by
+several points, as much as the admission gap. The held-out passes are forward-only cost.
+
+Logged every step (``StepContext.metrics``): ``cream/active``; ``cream/rho`` (mean matching
+score of the step's chosen teachers, 0 while inactive); ``cream/admission_acc`` (mean admission
+accuracy of the step's paths, 0 while inactive), ``cream/admitted`` (paths that entered or
+updated the board), ``cream/board_size``, ``cream/board_mean_acc``; and of the latest meta
+update, ``cream/meta_updates``, ``cream/meta_grad_norm`` (before clipping),
+``cream/meta_weight_change`` (how far that update moved M's parameters, L2),
+``cream/meta_rho`` and ``cream/meta_heldout_ce`` (all 0 before the first update).
 
 Everything -- board, meta weights, meta optimiser, counters -- is in ``state_dict()`` as plain
 tensors / numbers / lists, so ``--resume`` continues exactly and ``nas search`` gets the board.
@@ -25,7 +40,20 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from nas_core.api import ComponentContext, NasError, PathOutput, Section, StepContext, Teacher, preserved_bn_state
+from nas_core.api import (
+    Arch,
+    ComponentContext,
+    EvaluationData,
+    NasError,
+    PathOutput,
+    Section,
+    StepContext,
+    Supernet,
+    Teacher,
+    accuracy,
+    evaluation_data,
+    preserved_bn_state,
+)
 
 from nas_cream.board import BoardEntry, PathBoard
 from nas_cream.meta import MetaMatchingNetwork, choose_teacher, meta_scores, meta_step, student_probs_on_board
@@ -43,6 +71,10 @@ class CreamTeacherOptions(Section):
     meta_grad_clip: float = Field(1.0, gt=0)
     meta_slice: int | None = Field(None, gt=0, description="images per virtual step / held-out set (default: half the batch)")
     virtual_lr: float | None = Field(None, gt=0, description="lr of the virtual step (default: the supernet's scheduled lr)")
+    admission_data: Literal["heldout", "batch"] = Field(
+        "heldout", description="heldout: score paths for the board on a fixed held-out set; batch: on the step's training batch (the reference)"
+    )
+    admission_images: int = Field(256, gt=0, description="size of the fixed held-out set (a stratified subset of the val split)")
 
 
 class CreamTeacher(Teacher):
@@ -62,6 +94,7 @@ class CreamTeacher(Teacher):
         self.meta_optimizer = torch.optim.Adam(params, lr=lr) if options.meta_optimizer == "adam" else torch.optim.SGD(params, lr=lr, momentum=0.9)
         self.meta_updates = 0
         self.last_meta: dict[str, float] = {}
+        self._admission: EvaluationData | None = None
 
     def requires(self) -> Mapping[str, Any]:
         # board accuracy and distillation are supervised
@@ -87,6 +120,7 @@ class CreamTeacher(Teacher):
     def prepare(self, ctx: StepContext) -> None:
         info: dict[str, Any] = {"active": False}
         ctx.extras["cream"] = info
+        ctx.metrics.update({"cream/active": 0.0, "cream/rho": 0.0})
         if not self.active(ctx.step) or not len(self.board):
             return
         rhos, targets, indices, scores = [], [], [], []
@@ -102,24 +136,57 @@ class CreamTeacher(Teacher):
             scores.append(choice.scores.tolist())
         info.update(active=True, rho=rhos, teacher_probs=targets, teacher_index=indices, meta_scores=scores,
                     teacher_arch=[self.board[i].arch for i in indices])
+        ctx.metrics.update({"cream/active": 1.0, "cream/rho": sum(rhos) / len(rhos)})
 
     def update(self, ctx: StepContext, outputs: Sequence[PathOutput]) -> None:
-        if not self.active(ctx.step):
-            return
-        since = ctx.step - self.warmup_end
-        every = self.options.meta_update_every
-        if every and since > 0 and since % every == 0 and len(self.board):
-            self._meta_update(ctx)
-        labels = ctx.batch.labels
-        for index, (path, output) in enumerate(zip(ctx.paths, outputs)):
-            logits = output.logits.detach()
-            acc = 100.0 * float((logits.argmax(1) == labels).float().mean())
-            k = self.options.stored_images
-            entry = BoardEntry(
-                tuple(int(c) for c in path), acc, int(self.space.complexity(path)[0]),
-                ctx.batch.student_input(index)[:k].detach().clone(), F.softmax(logits[:k], dim=1).clone(), ctx.step,
-            )
-            self.board.offer(entry)
+        accs: list[float] = []
+        admitted = 0
+        if self.active(ctx.step):
+            since = ctx.step - self.warmup_end
+            every = self.options.meta_update_every
+            if every and since > 0 and since % every == 0 and len(self.board):
+                self._meta_update(ctx)
+            for index, (path, output) in enumerate(zip(ctx.paths, outputs)):
+                logits = output.logits.detach()
+                acc = self.admission_accuracy(ctx.supernet, path, logits, ctx.batch.labels)
+                k = self.options.stored_images
+                entry = BoardEntry(
+                    tuple(int(c) for c in path), acc, int(self.space.complexity(path)[0]),
+                    ctx.batch.student_input(index)[:k].detach().clone(), F.softmax(logits[:k], dim=1).clone(), ctx.step,
+                )
+                admitted += int(self.board.offer(entry))
+                accs.append(acc)
+        ctx.metrics.update(self.step_metrics(accs, admitted))
+
+    def admission_accuracy(self, supernet: Supernet, path: Arch, logits: torch.Tensor, labels: torch.Tensor) -> float:
+        """Top-1 (%) a path is admitted to the board with: on the fixed held-out set
+        (``admission_data: heldout``), or from its pre-update logits on the training batch."""
+        if self.options.admission_data == "batch":
+            return 100.0 * float((logits.argmax(1) == labels).float().mean())
+        data = self.admission_set()
+        chunk = self.context.config.train.batch_size
+        with torch.no_grad(), preserved_bn_state(supernet):
+            supernet.train()
+            return accuracy(lambda x: supernet(x, path), data.images, data.labels, chunk)
+
+    def admission_set(self) -> EvaluationData:
+        """The fixed held-out images paths are admitted on (built once, on the run's device)."""
+        if self._admission is None:
+            self._admission = evaluation_data(self.context, split="val", bn_recal_batches=0, max_images=self.options.admission_images)
+        return self._admission
+
+    def step_metrics(self, accs: Sequence[float], admitted: int) -> dict[str, float]:
+        """What the step did to the board, and the latest meta update (see the module doc)."""
+        entries = list(self.board)
+        last = self.last_meta
+        return {
+            "cream/admission_acc": sum(accs) / len(accs) if accs else 0.0,
+            "cream/admitted": float(admitted),
+            "cream/board_size": float(len(entries)),
+            "cream/board_mean_acc": sum(e.acc for e in entries) / len(entries) if entries else 0.0,
+            "cream/meta_updates": float(self.meta_updates),
+            **{f"cream/meta_{key}": float(last.get(key, 0.0)) for key in ("grad_norm", "weight_change", "rho", "heldout_ce")},
+        }
 
     def _meta_update(self, ctx: StepContext) -> None:
         images, labels = ctx.batch.student_input(0), ctx.batch.labels
@@ -127,10 +194,13 @@ class CreamTeacher(Teacher):
         if 2 * half > len(images):
             raise NasError(f"teacher 'cream': meta_slice {half} needs a batch of at least {2 * half} images")
         virtual_lr = self.options.virtual_lr if self.options.virtual_lr is not None else ctx.lr  # the step's own lr
+        before = [p.detach().clone() for p in self.meta.parameters()]
         self.last_meta = meta_step(
             self.meta, self.meta_optimizer, ctx.supernet, ctx.paths[0], self.board,
             images[:half], images[half : 2 * half], labels[half : 2 * half], virtual_lr, self.options.meta_grad_clip,
         )
+        moved = sum(float((p.detach() - b).pow(2).sum()) for p, b in zip(self.meta.parameters(), before))
+        self.last_meta["weight_change"] = moved**0.5
         self.meta_updates += 1
 
     # ------------------------------------------------------------------ state
@@ -141,6 +211,7 @@ class CreamTeacher(Teacher):
             "meta": {k: v.detach().cpu().clone() for k, v in self.meta.state_dict().items()},
             "meta_optimizer": self.meta_optimizer.state_dict(),
             "meta_updates": self.meta_updates,
+            "last_meta": dict(self.last_meta),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -150,3 +221,4 @@ class CreamTeacher(Teacher):
         self.meta.load_state_dict(state["meta"])
         self.meta_optimizer.load_state_dict(state["meta_optimizer"])
         self.meta_updates = int(state["meta_updates"])
+        self.last_meta = {k: float(v) for k, v in state.get("last_meta", {}).items()}

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nas_core.api import Batch, NasError, PathOutput, StepContext
+from nas_core.api import Batch, NasError, PathOutput, StepContext, accuracy, evaluation_data, preserved_bn_state
 from nas_core.testing import Trainer
 
 from nas_cream.board import BoardEntry
@@ -80,6 +80,7 @@ def test_board_entries_store_their_own_outputs(cream_run, teacher):
     supernet = cream_run.supernet
     batch = batch_of(cream_run)
     ctx = ctx_at(cream_run, 10, batch)
+    teacher.options = teacher.options.model_copy(update={"admission_data": "batch"})  # the reference's rule
     teacher.prepare(ctx)
     teacher_probs = ctx.extras["cream"]["teacher_probs"][0]
     with torch.no_grad():
@@ -91,6 +92,53 @@ def test_board_entries_store_their_own_outputs(cream_run, teacher):
     assert torch.allclose(stored.probs, F.softmax(logits[:4], 1))
     assert not torch.allclose(stored.probs, teacher_probs[:4], atol=1e-3)
     assert stored.acc == pytest.approx(100.0 * float((logits.argmax(1) == batch.labels).float().mean()))
+
+
+def test_admissions_are_scored_on_one_fixed_held_out_set(cream_run, teacher):
+    """``admission_data: heldout`` (the default): a path's board accuracy is its top-1 on the same
+    held-out val images whatever the training batch was -- two batches, one score -- computed
+    in train-mode BN with the supernet's running statistics left as they were."""
+    supernet = cream_run.supernet
+    assert teacher.options.admission_data == "heldout"
+    teacher.options = teacher.options.model_copy(update={"admission_images": 32})
+    teacher.board.gap = -100.0  # admit whatever comes
+    data = cream_run.data.val
+    held = evaluation_data(cream_run.context, split="val", bn_recal_batches=0, max_images=32)
+    assert len(held.images) == 32 < len(data)
+    with torch.no_grad(), preserved_bn_state(supernet):
+        supernet.train()
+        expected = accuracy(lambda x: supernet(x, PATH), held.images, held.labels, cream_run.config.train.batch_size)
+    scores = []
+    for start in (0, 16):
+        batch = Batch(batch_of(cream_run, 32).inputs[start : start + 16], cream_run.data.train.labels[start : start + 16])
+        with torch.no_grad():
+            logits = supernet(batch.inputs, PATH)  # the training step's own forward (train-mode BN moves the statistics)
+        buffers = {k: v.clone() for k, v in supernet.state_dict().items() if "running" in k}
+        ctx = ctx_at(cream_run, 10, batch)
+        teacher.update(ctx, [PathOutput(torch.zeros(16, 1), logits)])
+        assert all(torch.equal(v, supernet.state_dict()[k]) for k, v in buffers.items())  # scoring the admission left them
+        scores.append(next(e for e in teacher.board if e.arch == PATH).acc)
+        assert ctx.metrics["cream/admission_acc"] == scores[-1] and ctx.metrics["cream/admitted"] == 1.0
+    assert scores == [expected, expected]
+    assert teacher.admission_set() is teacher.admission_set()  # built once
+
+
+def test_teacher_logs_rho_board_and_meta_diagnostics_every_step(cream_run, teacher):
+    batch = batch_of(cream_run)
+    early = ctx_at(cream_run, 3, batch)  # warm-up: logged too, as zeros (same keys every step)
+    teacher.prepare(early)
+    teacher.update(early, [PathOutput(torch.zeros(16, 1), cream_run.supernet(batch.inputs, PATH).detach())])
+    ctx = ctx_at(cream_run, 11, batch)  # not a meta-update step of its own (those are 7, 10, 13, ...)
+    teacher.prepare(ctx)
+    teacher._meta_update(ctx)
+    teacher.update(ctx, [PathOutput(torch.zeros(16, 1), cream_run.supernet(batch.inputs, PATH).detach())])
+    assert set(early.metrics) == set(ctx.metrics)
+    assert early.metrics["cream/active"] == 0.0 and early.metrics["cream/meta_grad_norm"] == 0.0
+    assert ctx.metrics["cream/active"] == 1.0 and ctx.metrics["cream/rho"] == pytest.approx(ctx.extras["cream"]["rho"][0])
+    assert ctx.metrics["cream/meta_grad_norm"] == teacher.last_meta["grad_norm"] > 0
+    assert ctx.metrics["cream/meta_weight_change"] > 0 and ctx.metrics["cream/meta_updates"] == 1.0
+    assert ctx.metrics["cream/board_size"] == len(teacher.board)
+    assert ctx.metrics["cream/board_mean_acc"] == pytest.approx(sum(e.acc for e in teacher.board) / len(teacher.board))
 
 
 # Steps whose teacher was another path, checked against the bound of 3: 12 steps gave 5 (within

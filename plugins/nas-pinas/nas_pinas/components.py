@@ -83,6 +83,8 @@ class CrossPathOptions(Section):
 class CrossPathSampler(Sampler):
     """Two paths per step that differ in every layer (per layer: 2 choices without replacement)."""
 
+    paths_per_step = 2
+
     def __init__(self, context: ComponentContext, options: CrossPathOptions):
         self.space = context.space
         if min(self.space.num_choices) < 2:
@@ -137,6 +139,14 @@ class CrossPathInfoNCE(Regularizer):
             raise NasError(
                 "regularizer 'cross-path-infonce' needs teacher 'mean-teacher' (its keys and negative queue); "
                 f"the config's teacher is {repr(teacher.name) if teacher else 'none'}"
+            )
+        paths = getattr(context.peer("sampler"), "paths_per_step", None)
+        if paths is not None and paths != 2:
+            # the loss pairs path a with path b (each the other's positive) on views 0-3; with
+            # more paths views repeat and the pairs become a cycle, with one the positive is itself
+            raise NasError(
+                f"regularizer 'cross-path-infonce' pairs the two paths of a step (a and b, each the other's positive), "
+                f"but sampler '{context.config.sampler.name}' trains {paths} per step; use sampler: {{name: cross-path}}"
             )
 
     # -- construction

@@ -23,7 +23,7 @@ from nas_pinas.components import (
 from nas_pinas.evaluators import KnnEvaluator, KnnOptions, LinearProbeEvaluator, LinearProbeOptions
 from nas_pinas.space import pinas_resnest
 
-NAS_PLUGIN_API = "1.1"
+NAS_PLUGIN_API = "1.2"  # Sampler.paths_per_step
 
 
 class PinasSection(Section):

@@ -14,7 +14,7 @@ from nas_core.api import Registry, Section, hookimpl
 from nas_scarlet.regularizer import LesOptions, LesRegularizer, ScarletSection
 from nas_scarlet.space import SPACE_NAME, build_sepconv, scarlet_space
 
-NAS_PLUGIN_API = "1.1"
+NAS_PLUGIN_API = "1.2"  # StepContext.metrics (the stabilizer drift)
 
 
 class ScarletSpaceOptions(Section):

@@ -8,7 +8,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from nas_core.api import Arch, ComponentContext, NasError, Regularizer, Section, Supernet
+from nas_core.api import Arch, ComponentContext, NasError, PathOutput, Regularizer, Section, StepContext, Supernet
 from nas_scarlet.les import LearnableSkip, attach_les, drop_les, fold_les
 
 
@@ -27,19 +27,46 @@ class ScarletSection(Section):
     verify_input_size: int | None = Field(None, gt=0, description="side of the random check input (default: the space's input size)")
 
 
+def drift(skip: LearnableSkip) -> float:
+    """How far a stabilizer has moved from the plain skip: ``||W - I||_F / ||I||_F``
+    (= ``||delta||_F / sqrt(C)``; 0 at identity initialisation)."""
+    return float(skip.delta.detach().norm() / skip.channels**0.5)
+
+
 class LesRegularizer(Regularizer):
-    """ScarletNAS LES: every free identity choice becomes a learnable bias-free 1x1 linear map."""
+    """ScarletNAS LES: every free identity choice becomes a learnable bias-free 1x1 linear map.
+
+    Logged every step (``StepContext.metrics``): ``les/drift/L<layer>``, each stabilizer's
+    ``||W - I||_F / ||I||_F`` at the start of the step (before its update), and
+    ``les/drift_mean`` over the stabilised layers -- how far the learnable skips have moved
+    from the plain identity, layer by layer.
+    """
 
     def __init__(self, context: ComponentContext, options: LesOptions):
         self.context = context
         self.export_mode = options.export
         self.init = options.init
         self.replaced: list[tuple[int, int]] = []
+        self.skips: list[tuple[int, LearnableSkip]] = []
 
     def attach(self, supernet: Supernet) -> None:
         self.replaced = attach_les(supernet, self.init)
         if not self.replaced:
             raise NasError(f"regularizers: les: space '{self.context.config.space.name}' has no free identity choice to stabilise")
+        self.skips = [(layer, supernet.layers[layer].candidates[choice]) for layer, choice in self.replaced]
+
+    def drift_metrics(self) -> dict[str, float]:
+        """``les/drift/L<layer>`` per stabilised layer and their mean ``les/drift_mean``."""
+        metrics = {f"les/drift/L{layer}": drift(skip) for layer, skip in self.skips}
+        if metrics:
+            metrics["les/drift_mean"] = sum(metrics.values()) / len(metrics)
+        return metrics
+
+    def path_loss(self, ctx: StepContext, index: int, output: PathOutput, loss: torch.Tensor | None) -> torch.Tensor | None:
+        """Leaves the loss alone; on the step's first path (first slice) logs the drift."""
+        if index == 0 and ctx.micro_batch == 0:
+            ctx.metrics.update(self.drift_metrics())
+        return loss
 
     def transform_export(self, subnet: nn.Module, arch: Arch) -> nn.Module:
         if not any(isinstance(layer, LearnableSkip) for layer in subnet.layers):
