@@ -56,8 +56,7 @@ def batch_statistics(net: nn.Module) -> Iterator[nn.Module]:
     modes = [(m, m.training) for m in net.modules()]
     tracking = [(m, m.track_running_stats) for m in net.modules() if isinstance(m, BATCHNORM_TYPES)]
     try:
-        for module, _ in modes:
-            module.training = True
+        net.train()
         for bn, _ in tracking:
             bn.track_running_stats = False
         yield net

@@ -158,7 +158,7 @@ def test_nas_bench_macro_scores_and_kernels_equal_the_reference(macro_run):
         fast = naswot_kernel(path_of(source, arch), images).matrix()
         reference = reference_naswot_kernel(source.extract(arch), images)
         assert torch.equal(fast, reference), arch  # the same integer matrix, bit for bit
-        assert float(reference.max()) > 2**16  # the counts are large: exactness is not trivial here
+        assert float(reference.max()) > 2**11  # counts beyond float16's exact integers: the precision matters
 
 
 def _fingerprint(supernet):
