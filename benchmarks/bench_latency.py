@@ -161,15 +161,21 @@ def search_comparison(run, table: LatencyTable, macs_map: tuple[float, float, fl
         for j, kind in enumerate(("latency", "macs")):
             t = timings[2 * i + j]
             row[kind].update(measured_ms=t.median_ms, measured_p25_ms=t.p25_ms, measured_p75_ms=t.p75_ms, within_budget=t.median_ms <= row["budget_ms"])
-        lat, mac = row["latency"], row["macs"]
-        row["latency_pick_is"] = (
-            "same network" if lat["arch"] == mac["arch"]
-            else "more accurate" if lat["ground_truth_acc"] > mac["ground_truth_acc"] and mac["within_budget"]
-            else "within budget where the MACs pick is not" if lat["within_budget"] and not mac["within_budget"]
-            else "faster" if lat["measured_ms"] < mac["measured_ms"] and lat["ground_truth_acc"] >= mac["ground_truth_acc"]
-            else "worse"
-        )
+        row["latency_pick_is"] = verdict(row["latency"], row["macs"])
     return {"rows": rows, "space_predicted_ms": predicted.tolist(), "space_accuracy": accuracy.tolist()}
+
+
+def verdict(lat: dict, mac: dict) -> str:
+    """How the latency-limited pick compares with the MACs-budget pick: ground-truth accuracy
+    first, then measured speed; a pick is only better when it also kept its limit."""
+    if lat["arch"] == mac["arch"]:
+        return "the same network"
+    if lat["within_budget"] and not mac["within_budget"]:
+        return "within budget where the MACs pick is not"
+    gain = lat["ground_truth_acc"] - mac["ground_truth_acc"]
+    faster = lat["measured_ms"] < mac["measured_ms"]
+    accuracy = f"more accurate ({gain:+.2f})" if gain > 0 else f"less accurate ({gain:+.2f})" if gain < 0 else "as accurate"
+    return f"{accuracy} and {'faster' if faster else 'slower'}"
 
 
 def _all_archs(space):

@@ -46,7 +46,7 @@ from heavy_queue import machine  # noqa: E402
 from nas_core.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from nas_core.config import ConstraintsConfig, load_config  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
-from nas_core.outcome import Outcome, Pick, search_outcome  # noqa: E402
+from nas_core.outcome import Outcome, Pick, feasible_networks, search_outcome  # noqa: E402
 from nas_core.ranking import distinct_networks, paired_difference, rank_statistics, sample_distinct  # noqa: E402
 from nas_core.restore import load_trained_supernet  # noqa: E402
 from nas_core.run import Run  # noqa: E402
@@ -183,17 +183,16 @@ class Study:
             size, seed = self.spec["samples"]["size"], self.spec["samples"]["seed"]
             tuning = sample_distinct(self.space, size, seed)
             report = sample_distinct(self.space, size, seed + 1, exclude=tuning)
-            everything = distinct_networks(self.space)
-            macs = np.array([self.space.complexity(a)[0] for a in everything], dtype=float)
+            truth = {k: r.mean_acc for k, r in self.table.items()}
+            macs = np.array([self.space.complexity(a)[0] for a in distinct_networks(self.space)], dtype=float)
             limits = []
             for q in self.spec["limits_quantiles"]:
                 limit = float(np.quantile(macs, q))
-                feasible = [self.space.encode(a) for a, m in zip(everything, macs) if m <= limit]
-                accs = [self.table[k].mean_acc for k in feasible]
-                limits.append({"quantile": q, "max_macs": limit, "feasible": len(feasible), "best_arch": feasible[int(np.argmax(accs))],
-                               "best_acc": float(max(accs)), "mean_acc": float(np.mean(accs))})
+                networks = feasible_networks(self.space, truth, lambda a, limit=limit: self.space.complexity(a)[0] <= limit)
+                limits.append({"quantile": q, "max_macs": limit, "feasible": len(networks.archs), "best_arch": self.space.encode(networks.archs[networks.best]),
+                               "best_acc": float(networks.accs[networks.best]), "mean_acc": float(np.mean(networks.accs))})
             write_json(path, {
-                "space": self.space.name, "distinct_networks": len(everything),
+                "space": self.space.name, "distinct_networks": len(macs),
                 "tuning": [self.space.encode(a) for a in tuning], "report": [self.space.encode(a) for a in report], "limits": limits,
             })
         self._samples = read_json(path)
@@ -380,6 +379,11 @@ def summarize(study: Study) -> dict[str, Any]:
             entry[sample] = {k: stats_[k] for k in ("kendall_tau", "kendall_tau_ci95", "spearman_rho", "group_tau_weighted_mean", "top_k_overlap")}
             if baseline and name != baseline:
                 entry[sample]["vs_baseline"] = paired_difference(scores, rows[baseline]["scores"][sample], truth[sample], resamples=bootstrap)
+            if not record.get("reference"):
+                entry[sample]["vs_references"] = {
+                    ref: paired_difference(scores, rows[ref]["scores"][sample], truth[sample], resamples=bootstrap)
+                    for ref in study.spec.get("compare_with", []) if sample in rows.get(ref, {}).get("scores", {})
+                }
         for key in ("eval_seconds", "training", "seed", "method"):
             if key in record:
                 entry[key] = record[key]
@@ -431,19 +435,23 @@ def figure(study: Study, summary: dict[str, Any]) -> Path:
 def markdown(summary: dict[str, Any]) -> str:
     """The README tables: the report sample with search outcomes, then every scorer on the tuning sample."""
     quantiles = [str(l["quantile"]) for l in summary["limits"]]
-    head = ["scorer", "tau (report) [95% CI]", "tau diff vs baseline [CI]", "in-group tau", "Spearman", "top-10",
-            *[f"pick pct q{int(100 * float(q))}" for q in quantiles], "train s", "eval s"]
+    references = summary["spec"].get("compare_with", [])
+    head = ["scorer", "tau (report) [95% CI]", f"tau diff vs {summary['spec']['baseline']} [CI]", *[f"vs {r} [CI]" for r in references],
+            "in-group tau", "Spearman", "top-10", *[f"pick pct q{int(100 * float(q))}" for q in quantiles], "train s", "eval s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def difference(diff: dict[str, Any] | None) -> str:
+        return f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else ""
+
     for name, row in summary["rows"].items():
         if "report" not in row:
             continue
         rep = row["report"]
         lo, hi = rep["kendall_tau_ci95"]
-        diff = rep.get("vs_baseline")
-        diff_text = f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else ""
         picks = [f"{row['search'][q]['percentile']:.1f}" if q in row["search"] else "" for q in quantiles]
         lines.append("| " + " | ".join([
-            name, f"{rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}]", diff_text, f"{rep['group_tau_weighted_mean']:.3f}",
+            name, f"{rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}]", difference(rep.get("vs_baseline")),
+            *[difference(rep.get("vs_references", {}).get(r)) for r in references], f"{rep['group_tau_weighted_mean']:.3f}",
             f"{rep['spearman_rho']:.3f}", f"{rep['top_k_overlap']['10']:.1f}", *picks,
             f"{row.get('train_seconds', 0):.0f}", f"{row.get('eval_seconds', 0):.0f}",
         ]) + " |")

@@ -65,8 +65,21 @@ def percentile_of(value: float, population: list[float]) -> float:
     return 100.0 * (below + 0.5 * ties) / len(population)
 
 
-def search_outcome(space: SearchSpace, truth: Mapping[str, float], feasible: Callable[[Arch], bool], chosen: Arch) -> Outcome:
-    """Judge ``chosen`` among the distinct networks of ``space`` that satisfy ``feasible``.
+@dataclass(frozen=True)
+class Feasible:
+    """The distinct networks that satisfy a search's constraints and their ground truth."""
+
+    archs: list[Arch]
+    accs: list[float]
+
+    @property
+    def best(self) -> int:
+        """Index of the most accurate feasible network."""
+        return int(np.argmax(self.accs))
+
+
+def feasible_networks(space: SearchSpace, truth: Mapping[str, float], feasible: Callable[[Arch], bool]) -> Feasible:
+    """Every distinct network of ``space`` that satisfies ``feasible``, with its ground truth.
 
     ``truth`` maps an encoded network to its ground-truth accuracy (every network of the space).
     """
@@ -76,8 +89,13 @@ def search_outcome(space: SearchSpace, truth: Mapping[str, float], feasible: Cal
     pool = [a for a in everything if feasible(a)]
     if not pool:
         raise ArchitectureError("no network of the space satisfies the search constraints")
-    accs = [truth[space.encode(a)] for a in pool]
-    best = int(np.argmax(accs))
+    return Feasible(pool, [truth[space.encode(a)] for a in pool])
+
+
+def search_outcome(space: SearchSpace, truth: Mapping[str, float], feasible: Callable[[Arch], bool], chosen: Arch) -> Outcome:
+    """Judge ``chosen`` among the distinct networks of ``space`` that satisfy ``feasible``."""
+    networks = feasible_networks(space, truth, feasible)
+    pool, accs, best = networks.archs, networks.accs, networks.best
 
     def judge(name: str, arch: Arch) -> Pick:
         key = space.encode(space.canonical(arch))

@@ -73,3 +73,11 @@ def test_the_study_measures_the_main_job_as_shipped(tmp_path, shared_data):
     assert abs(epochs_trained - shipped["train"]["epochs"]) < 0.01
     limits = the_study.samples()["limits"]
     assert shipped["search"]["constraints"]["max_flops"] in [round(limit["max_macs"]) for limit in limits]
+
+
+def test_samples_and_limits_are_reproduced_from_the_spec(tmp_path, shared_data):
+    """The committed samples and MACs limits follow from the spec's seeds alone."""
+    import json
+
+    committed = json.loads((REPO / "benchmarks" / "results" / "study" / "samples.json").read_text())
+    assert study.Study(results=tmp_path / "results", runs=tmp_path / "runs").samples() == committed
