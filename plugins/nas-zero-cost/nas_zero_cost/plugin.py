@@ -1,8 +1,9 @@
 """The ``zero_cost`` plugin: one evaluator per proxy, usable by any searcher or as a member of
 the built-in ``rank-fusion`` evaluator.
 
-An evaluator scores each architecture on a standalone copy of its path, so it never changes
-the supernet. ``weights: init`` (default) scores a freshly initialised copy of the space --
+An evaluator scores each architecture on its path of the supernet in place (``path_of``: no
+copy); the proxies leave weights, BN buffers and modes as they were, so it never changes the
+supernet. ``weights: init`` (default) scores a freshly initialised copy of the space --
 training-free, how the proxies are meant to be used: one seeded initialisation of the whole
 space, so every architecture is scored with the same weights for the layers it shares with
 another; ``weights: supernet`` scores the trained supernet's inherited weights instead.
@@ -20,7 +21,7 @@ import torch
 from pydantic import Field
 
 from nas_core.api import Arch, ComponentContext, Evaluator, Normalizer, Registry, Section, Supernet, hookimpl
-from nas_zero_cost.proxies import gaussian_init, naswot, synflow, zen_score
+from nas_zero_cost.proxies import gaussian_init, naswot, path_of, synflow, zen_score
 
 NAS_PLUGIN_API = "1.1"
 
@@ -37,7 +38,7 @@ class ZenOptions(ZeroCostOptions):
 
 
 class ZeroCostEvaluator(Evaluator):
-    """Base: scores ``proxy(network copy, images, labels)`` for each architecture."""
+    """Base: scores ``proxy(path of the architecture, images, labels)`` for each architecture."""
 
     proxy: Callable[..., float]
 
@@ -86,7 +87,7 @@ class ZeroCostEvaluator(Evaluator):
         for arch in archs:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed)
-                scores.append(self.score(source.extract(arch), images, labels))
+                scores.append(self.score(path_of(source, arch), images, labels))
         return scores
 
 

@@ -1,7 +1,8 @@
-"""The proxies: each scores one standalone network without training; higher is better.
+"""The proxies: each scores one network without training; higher is better.
 
-Every function takes a network it may modify (the evaluator passes a copy), a batch of
-normalised images and their labels, and returns one float.
+Every function takes a network, a batch of normalised images and their labels, and returns one
+float. The network is left exactly as it was (weights, BN buffers, train/eval modes), so the
+evaluator scores a path of the supernet in place -- :func:`path_of` -- instead of a copy.
 
 - ``naswot`` (Mellor et al., "Neural Architecture Search without Training", ICML 2021): run
   the batch's N images through the network and record, for every ReLU-like unit, whether it
@@ -19,55 +20,141 @@ normalised images and their labels, and returns one float.
   lost there is put back: ``Zen = log Delta + sum_i log sigma_i``, sigma_i the square root of the
   mean (over channels) batch variance entering BN layer i. Data-free. The network's weights are
   used as given (the evaluator's ``gaussian_init`` makes them N(0, 1) as in the paper).
+
+NASWOT and Zen-score run the network in train mode (batch statistics) as the papers do, with
+the BN layers' running statistics neither read nor updated (:func:`batch_statistics`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Iterator
 
 import torch
 from torch import nn
+
+from nas_core.api import Arch, Subnet, Supernet
 
 ACTIVATION_TYPES = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU)
 BATCHNORM_TYPES = (nn.modules.batchnorm._BatchNorm,)
 
 
-@torch.no_grad()
-def naswot(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None) -> float:
-    """log|det K_H| of the agreement kernel of binary activation codes over a batch."""
-    codes: list[torch.Tensor] = []
+def path_of(supernet: Supernet, arch: Arch) -> Subnet:
+    """The path ``arch`` of the supernet as a standalone network that SHARES the supernet's
+    modules (no copy): it runs exactly what ``supernet.extract(arch)`` would, and costs nothing
+    to build. The proxies leave it -- and so the supernet -- unchanged."""
+    stem, *chosen, head_features, classifier = supernet.path_modules(arch)
+    return Subnet(stem, chosen, head_features, classifier)
 
-    def keep(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-        codes.append((output.flatten(1) > 0).to(torch.float64))
 
-    handles = [m.register_forward_hook(keep) for m in net.modules() if isinstance(m, ACTIVATION_TYPES)]
+@contextlib.contextmanager
+def batch_statistics(net: nn.Module) -> Iterator[nn.Module]:
+    """Train mode with BN normalising by the batch's statistics -- what a fresh copy of the
+    network does in train mode -- while every running statistic is neither read nor updated
+    (``track_running_stats`` off for the duration). Modes and flags are restored afterwards."""
+    modes = [(m, m.training) for m in net.modules()]
+    tracking = [(m, m.track_running_stats) for m in net.modules() if isinstance(m, BATCHNORM_TYPES)]
     try:
         net.train()
-        net(images)
+        for bn, _ in tracking:
+            bn.track_running_stats = False
+        yield net
+    finally:
+        for module, training in modes:
+            module.training = training
+        for bn, flag in tracking:
+            bn.track_running_stats = flag
+
+
+class AgreementKernel:
+    """``K_H`` built up one activation layer at a time, as a forward hook.
+
+    With C the N x U matrix of 0/1 codes, ``K_H = C C^T + (1 - C)(1 - C)^T``
+    ``= 2 C C^T - r 1^T - 1 r^T + U`` (r: units fired per image), so each layer adds its own
+    ``C_l C_l^T`` and row sums and nothing of size N x U is kept or concatenated.
+
+    ``C_l C_l^T`` is computed in float32 and is EXACT: its entries are sums of 0/1 products, so
+    every partial sum the matmul forms, in whatever order or blocking (also TF32/bf16 inputs on
+    CUDA, which represent 0 and 1 exactly with float32 accumulation), is an integer no larger
+    than the number of columns summed -- and float32 represents every integer up to 2^24
+    exactly. Layers wider than 2^24 units are therefore split into chunks of at most 2^24
+    columns. The per-layer results are accumulated in float64 (integers exact up to 2^53), so
+    the kernel is the same integer matrix the float64 reference computes, bit for bit, and
+    ``slogdet`` (in float64) gets identical input.
+    """
+
+    EXACT_FLOAT32_COLUMNS = 2**24
+
+    def __init__(self, size: int, device: torch.device):
+        self.gram = torch.zeros(size, size, dtype=torch.float64, device=device)
+        self.fired = torch.zeros(size, dtype=torch.float64, device=device)
+        self.units = 0
+
+    def add(self, _module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        codes = output.detach().flatten(1) > 0
+        for chunk in codes.split(self.EXACT_FLOAT32_COLUMNS, dim=1):
+            chunk = chunk.to(torch.float32)
+            self.gram += (chunk @ chunk.T).to(torch.float64)
+        self.fired += codes.sum(dim=1)
+        self.units += codes.shape[1]
+
+    def matrix(self) -> torch.Tensor:
+        return 2 * self.gram - self.fired[:, None] - self.fired[None, :] + self.units
+
+
+@torch.no_grad()
+def naswot_kernel(net: nn.Module, images: torch.Tensor) -> AgreementKernel:
+    """The agreement kernel of the network's binary activation codes over the batch."""
+    kernel = AgreementKernel(len(images), images.device)
+    handles = [m.register_forward_hook(kernel.add) for m in net.modules() if isinstance(m, ACTIVATION_TYPES)]
+    try:
+        with batch_statistics(net):
+            net(images)
     finally:
         for handle in handles:
             handle.remove()
-    if not codes:
+    return kernel
+
+
+def naswot(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None) -> float:
+    """log|det K_H| of the agreement kernel of binary activation codes over a batch."""
+    kernel = naswot_kernel(net, images)
+    if not kernel.units:
         return 0.0
-    c = torch.cat(codes, dim=1)
-    kernel = c @ c.T + (1 - c) @ (1 - c).T
-    return float(torch.linalg.slogdet(kernel).logabsdet)
+    return float(torch.linalg.slogdet(kernel.matrix()).logabsdet)
 
 
 def synflow(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None) -> float:
-    """log of sum(theta * dR/dtheta) with |theta| weights and an all-ones input (data-free)."""
-    net = net.double().eval()
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, BATCHNORM_TYPES):
-                module.running_mean.zero_()
-                module.running_var.fill_(1.0)
-        for p in net.parameters():
-            p.abs_()
-    net.zero_grad(set_to_none=True)
+    """log of sum(theta * dR/dtheta) with |theta| weights and an all-ones input (data-free).
+
+    The network runs (eval mode) through ``torch.func.functional_call`` on float64 absolute
+    copies of its parameters and 0/1 BN statistics: nothing of the network itself is changed,
+    and only the parameters it uses are copied.
+    """
+    params = {name: p.detach().abs().double().requires_grad_() for name, p in net.named_parameters()}
+    buffers = {}
+    for name, module in net.named_modules():
+        prefix = f"{name}." if name else ""
+        for key, buffer in module.named_buffers(recurse=False):
+            if not buffer.is_floating_point():
+                continue
+            if isinstance(module, BATCHNORM_TYPES) and key in ("running_mean", "running_var"):
+                fill = 0.0 if key == "running_mean" else 1.0
+                buffers[prefix + key] = torch.full_like(buffer, fill, dtype=torch.float64)
+            else:
+                buffers[prefix + key] = buffer.detach().double()
     ones = torch.ones((1, *images.shape[1:]), dtype=torch.float64, device=images.device)
-    net(ones).sum().backward()
-    total = sum(float((p.detach() * p.grad).sum()) for p in net.parameters() if p.grad is not None)
+    modes = [(m, m.training) for m in net.modules()]
+    try:
+        net.eval()
+        output = torch.func.functional_call(net, {**params, **buffers}, (ones,))
+    finally:
+        for module, training in modes:
+            module.training = training
+    wanted = list(params.values())
+    grads = torch.autograd.grad(output.sum(), wanted, allow_unused=True)
+    total = sum(float((p.detach() * g).sum()) for p, g in zip(wanted, grads) if g is not None)
     return math.log(total) if total > 0 else float("-inf")
 
 
@@ -103,7 +190,7 @@ def zen_score(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None 
     x and eps are standard Gaussian batches of the images' shape (drawn from torch's global
     generator: seed it), f the pre-pooling feature map in train mode (batch statistics).
     """
-    feature = nn.Sequential(*_pre_pooling_modules(net)).train()
+    feature = nn.Sequential(*_pre_pooling_modules(net))
     bns = [m for m in feature.modules() if isinstance(m, BATCHNORM_TYPES)]
     variances: list[float] = []
 
@@ -113,19 +200,20 @@ def zen_score(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None 
 
     total = 0.0
     log_sigma = 0.0
-    for _ in range(repeats):
-        x = torch.randn_like(images)
-        eps = torch.randn_like(images)
-        variances.clear()
-        handles = [bn.register_forward_pre_hook(record_variance) for bn in bns]
-        try:
-            clean = feature(x)
-        finally:
-            for handle in handles:
-                handle.remove()
-        perturbed = feature(x + alpha * eps)
-        total += float((clean - perturbed).flatten(1).norm(dim=1).mean())
-        log_sigma += sum(0.5 * math.log(v) for v in variances if v > 0)
+    with batch_statistics(feature):
+        for _ in range(repeats):
+            x = torch.randn_like(images)
+            eps = torch.randn_like(images)
+            variances.clear()
+            handles = [bn.register_forward_pre_hook(record_variance) for bn in bns]
+            try:
+                clean = feature(x)
+            finally:
+                for handle in handles:
+                    handle.remove()
+            perturbed = feature(x + alpha * eps)
+            total += float((clean - perturbed).flatten(1).norm(dim=1).mean())
+            log_sigma += sum(0.5 * math.log(v) for v in variances if v > 0)
     delta, log_sigma = total / repeats, log_sigma / repeats
     return (math.log(delta) if delta > 0 else float("-inf")) + log_sigma
 
