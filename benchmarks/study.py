@@ -228,11 +228,14 @@ class Study:
             start_step = 0
             if resume:
                 start_step = int(torch.load(trainer.checkpoint_path, map_location="cpu", weights_only=True)["step"])
+            record = self._close_interrupted_sitting(record, trainer.checkpoint_path, start_step)
+            write_json(path, {**record, "open_sitting": {"from_step": start_step, "started_unix": time.time()}})
             with load_monitor() as load:
                 started = time.perf_counter()
                 last = trainer.fit(resume=resume)
                 seconds = time.perf_counter() - started
         sittings = record.get("sittings", []) + [{"from_step": start_step, "to_step": trainer.step, "seconds": seconds, **load}]
+        # (a sitting killed before this point is closed by the next one: _close_interrupted_sitting)
         paths = self.paths_per_step(training)
         curve = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines() if line]
         record = {
@@ -242,6 +245,18 @@ class Study:
             "threads": torch.get_num_threads(), "finished": trainer.step >= trainer.total_steps,
         }
         write_json(path, record)
+        return record
+
+    @staticmethod
+    def _close_interrupted_sitting(record: dict[str, Any], checkpoint: Path, checkpoint_step: int) -> dict[str, Any]:
+        """A sitting that was killed left ``open_sitting``; its time counts up to its last
+        checkpoint (the steps after it are trained again), so train seconds stay complete."""
+        sitting = record.pop("open_sitting", None)
+        if sitting and checkpoint_step > sitting["from_step"]:
+            record.setdefault("sittings", []).append({
+                "from_step": sitting["from_step"], "to_step": checkpoint_step, "interrupted": True,
+                "seconds": max(0.0, checkpoint.stat().st_mtime - sitting["started_unix"]),
+            })
         return record
 
     def evaluate(self, method: str, seed: int) -> dict[str, Any]:

@@ -123,3 +123,21 @@ def test_seed_plugins_are_in_the_study_with_their_components(tmp_path, shared_da
     assert combo["teacher"]["name"] == "cream"
     assert the_study.method_config("cream-board", 0)["search"]["searcher"]["name"] == "cream-board"
     assert the_study.method_config("pinas-probe", 0)["evaluator"]["name"] == "linear-probe"
+
+
+def test_a_killed_sitting_counts_its_time_up_to_its_last_checkpoint(tmp_path):
+    """Train seconds stay complete across kills: the open sitting is closed at the checkpoint's
+    step and write time; a sitting that reached no checkpoint adds nothing."""
+    import os
+    import time
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    checkpoint.write_bytes(b"x")
+    started = time.time() - 100
+    os.utime(checkpoint, (started + 60, started + 60))
+    record = {"sittings": [], "open_sitting": {"from_step": 0, "started_unix": started}}
+    closed = study.Study._close_interrupted_sitting(record, checkpoint, 500)
+    assert "open_sitting" not in closed
+    assert closed["sittings"] == [{"from_step": 0, "to_step": 500, "interrupted": True, "seconds": pytest.approx(60, abs=1)}]
+    untouched = study.Study._close_interrupted_sitting({"sittings": [], "open_sitting": {"from_step": 500, "started_unix": started}}, checkpoint, 500)
+    assert untouched == {"sittings": []}
