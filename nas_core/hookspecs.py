@@ -72,8 +72,9 @@ declare ``NAS_PLUGIN_API = "1"`` are still built the old way, with a deprecation
 
 Plugin API 1.2 added, without changing anything older: ``Regularizer.needs_step_loss`` and
 ``Regularizer.step_loss`` (a term over all the step's paths, one backward of the sum),
-``Sampler.paths_per_step``, ``StepContext.metrics`` (scalars logged with the step) and the
-latency fields of search candidates. A plugin that relies on them declares ``"1.2"``.
+``Sampler.paths_per_step``, ``StepContext.metrics`` (scalars logged with the step),
+``Supernet.path`` (a path as a network sharing the supernet's modules) and the latency fields
+of search candidates. A plugin that relies on them declares ``"1.2"``.
 """
 
 from __future__ import annotations

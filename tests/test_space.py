@@ -64,6 +64,11 @@ def test_supernet_path_equals_extracted_subnet(space):
         rebuilt = small.build_subnet(arch)
         rebuilt.load_state_dict(subnet.state_dict())
         assert torch.equal(rebuilt.eval()(x), subnet(x))
+        shared = supernet.path(arch)  # the same network without a copy: the supernet's own parameters
+        assert torch.equal(shared(x), subnet(x))
+        supernet_params = {id(p) for p in supernet.parameters()}
+        assert {id(p) for p in shared.parameters()} <= supernet_params
+        assert not {id(p) for p in subnet.parameters()} & supernet_params
 
 
 def test_width_multiplier_shrinks_channels():

@@ -64,10 +64,16 @@ class Supernet(nn.Module):
                 seen.setdefault(id(p), p)
         return list(seen.values())
 
+    def path(self, arch: Arch) -> "Subnet":
+        """The path as a plain network that SHARES the supernet's modules (nothing is copied, so
+        it costs nothing to build): it runs exactly what :meth:`extract` would, and whatever it
+        changes -- weights, BN statistics, modes -- changes in the supernet too."""
+        stem, *chosen, head_features, classifier = self.path_modules(arch)
+        return Subnet(stem, chosen, head_features, classifier)
+
     def extract(self, arch: Arch) -> "Subnet":
         """A standalone copy of the path with its inherited weights (and BN statistics)."""
-        chosen = [copy.deepcopy(layer.extract(choice)) for layer, choice in zip(self.layers, arch, strict=True)]
-        return Subnet(copy.deepcopy(self.stem), chosen, copy.deepcopy(self.head_features), copy.deepcopy(self.classifier))
+        return copy.deepcopy(self.path(arch))
 
 
 class Subnet(nn.Module):

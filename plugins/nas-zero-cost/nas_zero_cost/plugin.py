@@ -1,7 +1,7 @@
 """The ``zero_cost`` plugin: one evaluator per proxy, usable by any searcher or as a member of
 the built-in ``rank-fusion`` evaluator.
 
-An evaluator scores each architecture on its path of the supernet in place (``path_of``: no
+An evaluator scores each architecture on its path of the supernet in place (``supernet.path``: no
 copy); the proxies leave weights, BN buffers and modes as they were, so it never changes the
 supernet. ``weights: init`` (default) scores a freshly initialised copy of the space --
 training-free, how the proxies are meant to be used: one seeded initialisation of the whole
@@ -21,9 +21,9 @@ import torch
 from pydantic import Field
 
 from nas_core.api import Arch, ComponentContext, Evaluator, Normalizer, Registry, Section, Supernet, hookimpl
-from nas_zero_cost.proxies import gaussian_init, naswot, path_of, synflow, zen_score
+from nas_zero_cost.proxies import gaussian_init, naswot, synflow, zen_score
 
-NAS_PLUGIN_API = "1.1"
+NAS_PLUGIN_API = "1.2"  # Supernet.path
 
 
 class ZeroCostOptions(Section):
@@ -87,7 +87,7 @@ class ZeroCostEvaluator(Evaluator):
         for arch in archs:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed)
-                scores.append(self.score(path_of(source, arch), images, labels))
+                scores.append(self.score(source.path(arch), images, labels))
         return scores
 
 

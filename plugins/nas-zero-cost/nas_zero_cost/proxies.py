@@ -2,7 +2,7 @@
 
 Every function takes a network, a batch of normalised images and their labels, and returns one
 float. The network is left exactly as it was (weights, BN buffers, train/eval modes), so the
-evaluator scores a path of the supernet in place -- :func:`path_of` -- instead of a copy.
+evaluator scores a path of the supernet in place (``supernet.path(arch)``) instead of a copy.
 
 - ``naswot`` (Mellor et al., "Neural Architecture Search without Training", ICML 2021): run
   the batch's N images through the network and record, for every ReLU-like unit, whether it
@@ -34,18 +34,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from nas_core.api import Arch, Subnet, Supernet
-
 ACTIVATION_TYPES = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.SiLU)
 BATCHNORM_TYPES = (nn.modules.batchnorm._BatchNorm,)
-
-
-def path_of(supernet: Supernet, arch: Arch) -> Subnet:
-    """The path ``arch`` of the supernet as a standalone network that SHARES the supernet's
-    modules (no copy): it runs exactly what ``supernet.extract(arch)`` would, and costs nothing
-    to build. The proxies leave it -- and so the supernet -- unchanged."""
-    stem, *chosen, head_features, classifier = supernet.path_modules(arch)
-    return Subnet(stem, chosen, head_features, classifier)
 
 
 @contextlib.contextmanager

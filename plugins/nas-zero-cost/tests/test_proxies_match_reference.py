@@ -13,9 +13,9 @@ import math
 import pytest
 import torch
 
-from nas_core.api import DataError, sample_distinct
+from nas_core.api import sample_distinct
 from nas_zero_cost import plugin
-from nas_zero_cost.proxies import ACTIVATION_TYPES, BATCHNORM_TYPES, _pre_pooling_modules, naswot_kernel, path_of
+from nas_zero_cost.proxies import ACTIVATION_TYPES, BATCHNORM_TYPES, _pre_pooling_modules, naswot_kernel
 
 
 # ----------------------------------------------------------------- the reference implementation
@@ -136,18 +136,6 @@ def test_tiny_space_scores_equal_the_reference(tiny_run, weights):
     _scores_match(tiny_run, archs, supernet=tiny_run.supernet, weights=weights)
 
 
-@pytest.fixture
-def macro_run(nas_kit):
-    """NAS-Bench-Macro at the study's width 0.25 on real CIFAR-10 images."""
-    config = {"space": {"name": "nas-bench-macro", "width": 0.25}, "data": {"name": "cifar10", "train_subset": 500, "val_subset": 100}, "evaluator": {"name": "naswot"}}
-    try:
-        run, _ = nas_kit.open(config, plugins=[plugin])
-        run.data
-    except DataError as exc:
-        pytest.skip(str(exc))
-    return run
-
-
 def test_nas_bench_macro_scores_and_kernels_equal_the_reference(macro_run):
     archs = [(0,) * 8, (2,) * 8, *sample_distinct(macro_run.space, 4, seed=3)]
     _scores_match(macro_run, archs, batch_size=64)  # NASWOT's default batch: a 64 x 64 kernel
@@ -155,7 +143,7 @@ def test_nas_bench_macro_scores_and_kernels_equal_the_reference(macro_run):
     images, _ = evaluator.batch()
     source = evaluator.source(None)
     for arch in archs:
-        fast = naswot_kernel(path_of(source, arch), images).matrix()
+        fast = naswot_kernel(source.path(arch), images).matrix()
         reference = reference_naswot_kernel(source.extract(arch), images)
         assert torch.equal(fast, reference), arch  # the same integer matrix, bit for bit
         assert float(reference.max()) > 2**11  # counts beyond float16's exact integers: the precision matters
