@@ -39,22 +39,32 @@ BATCHNORM_TYPES = (nn.modules.batchnorm._BatchNorm,)
 
 
 @contextlib.contextmanager
-def batch_statistics(net: nn.Module) -> Iterator[nn.Module]:
-    """Train mode with BN normalising by the batch's statistics -- what a fresh copy of the
-    network does in train mode -- while every running statistic is neither read nor updated
-    (``track_running_stats`` off for the duration). Modes and flags are restored afterwards."""
+def restored_modes(net: nn.Module) -> Iterator[nn.Module]:
+    """Every module's train/eval mode as it was before the block (a supernet's modules need not
+    share one mode, so ``net.train(was_training)`` would not do)."""
     modes = [(m, m.training) for m in net.modules()]
-    tracking = [(m, m.track_running_stats) for m in net.modules() if isinstance(m, BATCHNORM_TYPES)]
     try:
-        net.train()
-        for bn, _ in tracking:
-            bn.track_running_stats = False
         yield net
     finally:
         for module, training in modes:
             module.training = training
-        for bn, flag in tracking:
-            bn.track_running_stats = flag
+
+
+@contextlib.contextmanager
+def batch_statistics(net: nn.Module) -> Iterator[nn.Module]:
+    """Train mode with BN normalising by the batch's statistics -- what a fresh copy of the
+    network does in train mode -- while every running statistic is neither read nor updated
+    (``track_running_stats`` off for the duration). Modes and flags are restored afterwards."""
+    tracking = [(m, m.track_running_stats) for m in net.modules() if isinstance(m, BATCHNORM_TYPES)]
+    with restored_modes(net):
+        try:
+            net.train()
+            for bn, _ in tracking:
+                bn.track_running_stats = False
+            yield net
+        finally:
+            for bn, flag in tracking:
+                bn.track_running_stats = flag
 
 
 class AgreementKernel:
@@ -135,13 +145,9 @@ def synflow(net: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = 
             else:
                 buffers[prefix + key] = buffer.detach().double()
     ones = torch.ones((1, *images.shape[1:]), dtype=torch.float64, device=images.device)
-    modes = [(m, m.training) for m in net.modules()]
-    try:
+    with restored_modes(net):
         net.eval()
         output = torch.func.functional_call(net, {**params, **buffers}, (ones,))
-    finally:
-        for module, training in modes:
-            module.training = training
     wanted = list(params.values())
     grads = torch.autograd.grad(output.sum(), wanted, allow_unused=True)
     total = sum(float((p.detach() * g).sum()) for p, g in zip(wanted, grads) if g is not None)
