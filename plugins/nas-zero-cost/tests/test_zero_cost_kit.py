@@ -70,7 +70,7 @@ def test_bad_options_are_one_line_config_errors(nas_kit):
 TAU_BOUNDS = {"naswot": 0.35, "synflow": 0.3, "zen-score": 0.25}
 
 
-def test_every_proxy_ranks_real_nas_bench_macro_networks(nas_kit):
+def test_every_proxy_ranks_real_nas_bench_macro_networks(macro_run):
     """Real data: each proxy of freshly initialised NAS-Bench-Macro networks against their
     trained CIFAR-10 accuracy ranks clearly better than chance."""
     from nas_core.api import load_table, sample_distinct
@@ -79,12 +79,7 @@ def test_every_proxy_ranks_real_nas_bench_macro_networks(nas_kit):
         table = load_table()
     except DataError as exc:
         pytest.skip(str(exc))
-    config = {"space": {"name": "nas-bench-macro", "width": 0.25}, "data": {"name": "cifar10", "train_subset": 500, "val_subset": 100}, "evaluator": {"name": "naswot"}}
-    try:
-        run, _ = nas_kit.open(config, plugins=[plugin])
-        run.data
-    except DataError as exc:
-        pytest.skip(str(exc))
+    run = macro_run
     archs = sample_distinct(run.space, 30, seed=1)
     truth = [table[run.space.encode(a)].mean_acc for a in archs]
     assert sorted(TAU_BOUNDS) == sorted(plugin.EVALUATORS)
