@@ -185,11 +185,12 @@ class Study:
             tuning = sample_distinct(self.space, size, seed)
             report = sample_distinct(self.space, size, seed + 1, exclude=tuning)
             truth = {k: r.mean_acc for k, r in self.table.items()}
-            macs = np.array([self.space.complexity(a)[0] for a in distinct_networks(self.space)], dtype=float)
+            macs_of = {a: self.space.complexity(a)[0] for a in distinct_networks(self.space)}
+            macs = np.array(list(macs_of.values()), dtype=float)
             limits = []
             for q in self.spec["limits_quantiles"]:
                 limit = float(np.quantile(macs, q))
-                networks = feasible_networks(self.space, truth, lambda a, limit=limit: self.space.complexity(a)[0] <= limit)
+                networks = feasible_networks(self.space, truth, lambda a, limit=limit: macs_of[a] <= limit)
                 limits.append({"quantile": q, "max_macs": limit, "feasible": len(networks.archs), "best_arch": self.space.encode(networks.archs[networks.best]),
                                "best_acc": float(networks.accs[networks.best]), "mean_acc": float(np.mean(networks.accs))})
             write_json(path, {
@@ -235,7 +236,6 @@ class Study:
                 last = trainer.fit(resume=resume)
                 seconds = time.perf_counter() - started
         sittings = record.get("sittings", []) + [{"from_step": start_step, "to_step": trainer.step, "seconds": seconds, **load}]
-        # (a sitting killed before this point is closed by the next one: _close_interrupted_sitting)
         paths = self.paths_per_step(training)
         curve = [json.loads(line) for line in (run.run_dir / "metrics.jsonl").read_text().splitlines() if line]
         record = {
