@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import math
 import os
@@ -395,6 +396,57 @@ def scorer_rows(study: Study) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def rank_fusion_on_tuning(supernet: dict[str, list[float]], priors: dict[str, dict[str, list[float]]],
+                          truth: dict[str, list[float]], grid: list[float]) -> dict[str, Any]:
+    """Weighted average of within-sample ranks of a supernet's scores and training-free priors,
+    the weights chosen on the TUNING sample only (the first prior's weight is fixed at 1, every
+    other weight, the supernet's included, from ``grid``; ties keep the smaller supernet weight).
+
+    It answers "does the trained supernet add to what costs nothing?" from scores the study has
+    already stored, without a new evaluation. Ranks are taken inside each sample; the engine's
+    ``rank-fusion`` evaluator ranks against a fixed reference set instead, which orders a sample
+    the same way up to ties."""
+    from scipy.stats import kendalltau, rankdata
+
+    names = list(priors)
+
+    def fused(sample: str, weights: dict[str, float]) -> list[float]:
+        parts = {"supernet": supernet[sample], **{n: priors[n][sample] for n in names}}
+        return list(sum(w * rankdata(parts[k]) / len(parts[k]) for k, w in weights.items() if w))
+
+    best: tuple[float, dict[str, float]] | None = None
+    for w_supernet in sorted(grid):
+        for rest in itertools.product(grid, repeat=len(names) - 1):
+            weights = {"supernet": w_supernet, names[0]: 1.0, **dict(zip(names[1:], rest))}
+            tau = kendalltau(fused("tuning", weights), truth["tuning"])[0]
+            if best is None or tau > best[0] + 1e-12:
+                best = (float(tau), weights)
+    assert best is not None
+    return {"weights": best[1], "scores": {s: fused(s, best[1]) for s in ("tuning", "report")}}
+
+
+def fusion_rows(study: Study, rows: dict[str, dict[str, Any]], truth: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    """The spec's ``fusions`` (if any): every finished supernet method fused with the training-free
+    priors, plus the priors fused alone, each with weights chosen on the tuning sample."""
+    spec = study.spec.get("fusions")
+    if not spec:
+        return {}
+    priors = {n: rows[n]["scores"] for n in spec["priors"] if n in rows}
+    if len(priors) != len(spec["priors"]) or not all("report" in p for p in priors.values()):
+        return {}
+    label = " + ".join(spec["priors"])
+    without_name = f"{label} (rank avg)"
+    zero = {s: [0.0] * len(truth[s]) for s in ("tuning", "report")}
+    without = rank_fusion_on_tuning(zero, priors, truth, [0.0] + [w for w in spec["grid"] if w])
+    out = {without_name: {**without, "reference": True, "fusion": True}}
+    for name, record in rows.items():
+        if record.get("reference") or record.get("method") not in spec["supernets"] or "report" not in record["scores"]:
+            continue
+        fused = rank_fusion_on_tuning(record["scores"], priors, truth, spec["grid"])
+        out[f"{name} + {label} (rank avg)"] = {**fused, "fusion": True, "without": without_name, "supernet_row": name}
+    return out
+
+
 def summarize(study: Study) -> dict[str, Any]:
     """Statistics of every scorer on every sample it has; paired differences on the report sample."""
     samples = study.samples()
@@ -403,6 +455,7 @@ def summarize(study: Study) -> dict[str, Any]:
     groups = {s: [study.space.num_identities(study.space.decode(k)) for k in samples[s]] for s in ("tuning", "report")}
     truth = {s: study.truth(samples[s]) for s in ("tuning", "report")}
     baseline = next((name for name in rows if name.startswith(f"{study.spec['baseline']} (seed 0") and "report" in rows[name]["scores"]), None)
+    rows.update(fusion_rows(study, rows, truth))
     table = {}
     for name, record in rows.items():
         entry: dict[str, Any] = {"reference": bool(record.get("reference")), "search": record.get("search", {})}
@@ -411,12 +464,15 @@ def summarize(study: Study) -> dict[str, Any]:
             entry[sample] = {k: stats_[k] for k in ("kendall_tau", "kendall_tau_ci95", "spearman_rho", "group_tau_weighted_mean", "top_k_overlap")}
             if baseline and name != baseline:
                 entry[sample]["vs_baseline"] = paired_difference(scores, rows[baseline]["scores"][sample], truth[sample], resamples=bootstrap)
-            if not record.get("reference"):
+            if "without" in record:
+                entry[sample]["vs_without_supernet"] = paired_difference(scores, rows[record["without"]]["scores"][sample], truth[sample], resamples=bootstrap)
+                entry[sample]["vs_supernet_alone"] = paired_difference(scores, rows[record["supernet_row"]]["scores"][sample], truth[sample], resamples=bootstrap)
+            if not record.get("reference") and not record.get("fusion"):
                 entry[sample]["vs_references"] = {
                     ref: paired_difference(scores, rows[ref]["scores"][sample], truth[sample], resamples=bootstrap)
                     for ref in study.spec.get("compare_with", []) if sample in rows.get(ref, {}).get("scores", {})
                 }
-        for key in ("eval_seconds", "training", "seed", "method"):
+        for key in ("eval_seconds", "training", "seed", "method", "fusion", "weights", "without", "supernet_row"):
             if key in record:
                 entry[key] = record[key]
         training = read_json(study.results / "train" / f"{record['training']}-s{record['seed']}.json") if "training" in record else {}
@@ -495,6 +551,19 @@ def markdown(summary: dict[str, Any]) -> str:
             f"{rep['spearman_rho']:.3f}", f"{rep['top_k_overlap']['10']:.1f}", *picks,
             f"{row.get('train_seconds', 0):.0f}", f"{row.get('eval_seconds', 0):.0f}",
         ]) + " |")
+    fusions = {n: r for n, r in summary["rows"].items() if r.get("without") and "report" in r}
+    if fusions:
+        lines += ["", "Does the trained supernet add to the training-free priors? Within-sample rank averages, weights chosen on the "
+                  "tuning sample (no new evaluation; paired differences on the report sample):", "",
+                  "| fusion | weights (tuning) | tau (report) [95% CI] | without the supernet | diff [CI] | vs the supernet alone [CI] | in-group tau |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, row in fusions.items():
+            rep = row["report"]
+            lo, hi = rep["kendall_tau_ci95"]
+            weights = ", ".join(f"{k} {v:g}" for k, v in row["weights"].items())
+            lines.append(f"| {name} | {weights} | {rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}] | "
+                         f"{summary['rows'][row['without']]['report']['kendall_tau']:.3f} | {difference(rep['vs_without_supernet'])} | "
+                         f"{difference(rep['vs_supernet_alone'])} | {rep['group_tau_weighted_mean']:.3f} |")
     lines += ["", "Tuning sample (every choice is made here):", "",
               "| scorer | path-images | tau (tuning) [95% CI] | in-group tau | Spearman | final train loss | train s |", "|---|---|---|---|---|---|---|"]
     for name, row in summary["rows"].items():

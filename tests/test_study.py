@@ -141,3 +141,23 @@ def test_a_killed_sitting_counts_its_time_up_to_its_last_checkpoint(tmp_path):
     assert closed["sittings"] == [{"from_step": 0, "to_step": 500, "interrupted": True, "seconds": pytest.approx(60, abs=1)}]
     untouched = study.Study._close_interrupted_sitting({"sittings": [], "open_sitting": {"from_step": 500, "started_unix": started}}, checkpoint, 500)
     assert untouched == {"sittings": []}
+
+
+def test_rank_fusion_weights_are_chosen_on_tuning_and_a_useless_supernet_gets_none():
+    """A supernet that knows the truth earns weight and raises tau over the priors alone; one that
+    scores at random on tuning is left out (weight 0), so the report's fusion equals the priors'."""
+    import numpy as np
+    from scipy.stats import kendalltau
+
+    rng = np.random.default_rng(0)
+    truth = {s: list(rng.normal(size=120)) for s in ("tuning", "report")}
+    prior = {s: list(np.array(truth[s]) + rng.normal(scale=1.5, size=120)) for s in truth}
+    grid = [0, 0.5, 1, 2]
+    informed = study.rank_fusion_on_tuning(truth, {"prior": prior}, truth, grid)
+    assert informed["weights"]["supernet"] > 0
+    tau = {name: kendalltau(scores["report"], truth["report"])[0] for name, scores in (("fused", informed["scores"]), ("prior", prior))}
+    assert tau["fused"] > tau["prior"] + 0.1, tau
+    noise = {s: list(rng.normal(size=120)) for s in truth}
+    useless = study.rank_fusion_on_tuning(noise, {"prior": prior}, truth, grid)
+    assert useless["weights"]["supernet"] == 0  # seeded: any weight on noise lowers this tuning tau
+    assert kendalltau(useless["scores"]["report"], prior["report"])[0] == pytest.approx(1.0)
