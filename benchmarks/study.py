@@ -396,6 +396,13 @@ def scorer_rows(study: Study) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def mean_load(sittings: list[dict[str, Any]]) -> float | None:
+    """Mean machine load over a training's sittings; a killed sitting has no load record (its
+    monitor died with it), so only the sittings that finished count; None if none did."""
+    loads = [s["load_mean"] for s in sittings if "load_mean" in s]
+    return float(np.mean(loads)) if loads else None
+
+
 def rank_fusion_on_tuning(supernet: dict[str, list[float]], priors: dict[str, dict[str, list[float]]],
                           truth: dict[str, list[float]], grid: list[float]) -> dict[str, Any]:
     """Weighted average of within-sample ranks of a supernet's scores and training-free priors,
@@ -478,7 +485,7 @@ def summarize(study: Study) -> dict[str, Any]:
         training = read_json(study.results / "train" / f"{record['training']}-s{record['seed']}.json") if "training" in record else {}
         if training:
             entry.update(train_seconds=training["train_seconds"], path_images=training["path_images"],
-                         train_load_mean=float(np.mean([s["load_mean"] for s in training["sittings"]])),
+                         train_load_mean=mean_load(training["sittings"]),
                          final_train_loss=training["final"].get("loss"), final_train_acc=training["final"].get("train_acc"))
         table[name] = entry
     refs = read_json(study.results / "references.json")

@@ -161,3 +161,11 @@ def test_rank_fusion_weights_are_chosen_on_tuning_and_a_useless_supernet_gets_no
     useless = study.rank_fusion_on_tuning(noise, {"prior": prior}, truth, grid)
     assert useless["weights"]["supernet"] == 0  # seeded: any weight on noise lowers this tuning tau
     assert kendalltau(useless["scores"]["report"], prior["report"])[0] == pytest.approx(1.0)
+
+
+def test_the_load_of_a_training_counts_only_sittings_that_recorded_it():
+    """A killed sitting is closed without a load record; the summary must not fail on it."""
+    sittings = [{"from_step": 0, "to_step": 5, "interrupted": True, "seconds": 9.0},
+                {"from_step": 5, "to_step": 9, "seconds": 7.0, "load_mean": 3.0, "load_max": 4.0}]
+    assert study.mean_load(sittings) == 3.0
+    assert study.mean_load(sittings[:1]) is None
