@@ -454,6 +454,24 @@ def fusion_rows(study: Study, rows: dict[str, dict[str, Any]], truth: dict[str, 
     return out
 
 
+def scores_by_identities(rows: dict[str, dict[str, Any]], groups: dict[str, list[int]], truth: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Mean score of each trained method per number of identity layers, over both samples, beside
+    the ground truth's: how strongly a supernet penalises shallow paths (the depth signal that
+    fewer-identities alone ranks with) compared with how much they really lose."""
+    def means(values: dict[str, list[float]]) -> dict[str, float]:
+        by: dict[int, list[float]] = {}
+        for sample, scores in values.items():
+            for n, score in zip(groups[sample], scores):
+                by.setdefault(n, []).append(score)
+        return {str(n): float(np.mean(v)) for n, v in sorted(by.items())}
+
+    out = {"ground truth": means({s: truth[s] for s in ("tuning", "report")})}
+    for name, record in rows.items():
+        if not record.get("reference") and not record.get("fusion") and "report" in record["scores"]:
+            out[name] = means(record["scores"])
+    return out
+
+
 def summarize(study: Study) -> dict[str, Any]:
     """Statistics of every scorer on every sample it has; paired differences on the report sample."""
     samples = study.samples()
@@ -489,7 +507,8 @@ def summarize(study: Study) -> dict[str, Any]:
                          final_train_loss=training["final"].get("loss"), final_train_acc=training["final"].get("train_acc"))
         table[name] = entry
     refs = read_json(study.results / "references.json")
-    summary = {"spec": study.spec, "baseline": baseline, "limits": samples["limits"], "rows": table, "picks": refs.get("picks", {})}
+    summary = {"spec": study.spec, "baseline": baseline, "limits": samples["limits"], "rows": table, "picks": refs.get("picks", {}),
+               "by_identities": scores_by_identities(rows, groups, truth)}
     write_json(study.results / "summary.json", summary)
     return summary
 
@@ -571,6 +590,13 @@ def markdown(summary: dict[str, Any]) -> str:
             lines.append(f"| {name} | {weights} | {rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}] | "
                          f"{summary['rows'][row['without']]['report']['kendall_tau']:.3f} | {difference(rep['vs_without_supernet'])} | "
                          f"{difference(rep['vs_supernet_alone'])} | {rep['group_tau_weighted_mean']:.3f} |")
+    by = summary.get("by_identities", {})
+    if len(by) > 1:
+        counts = sorted({n for means in by.values() for n in means}, key=int)
+        lines += ["", "Mean score by number of identity layers (both samples; a method's scale is its own):", "",
+                  "| scorer | " + " | ".join(f"{n} ids" for n in counts) + " |", "|---|" + "---|" * len(counts)]
+        for name, means in by.items():
+            lines.append(f"| {name} | " + " | ".join(f"{means[n]:.2f}" if n in means else "" for n in counts) + " |")
     lines += ["", "Tuning sample (every choice is made here):", "",
               "| scorer | path-images | tau (tuning) [95% CI] | in-group tau | Spearman | final train loss | train s |", "|---|---|---|---|---|---|---|"]
     for name, row in summary["rows"].items():

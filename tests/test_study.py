@@ -169,3 +169,12 @@ def test_the_load_of_a_training_counts_only_sittings_that_recorded_it():
                 {"from_step": 5, "to_step": 9, "seconds": 7.0, "load_mean": 3.0, "load_max": 4.0}]
     assert study.mean_load(sittings) == 3.0
     assert study.mean_load(sittings[:1]) is None
+
+
+def test_scores_are_averaged_per_identity_count_over_both_samples():
+    rows = {"m (seed 0)": {"scores": {"tuning": [1.0, 3.0], "report": [5.0]}},
+            "macs": {"scores": {"tuning": [0.0, 0.0], "report": [0.0]}, "reference": True}}
+    groups = {"tuning": [0, 2], "report": [0]}
+    truth = {"tuning": [90.0, 80.0], "report": [92.0]}
+    by = study.scores_by_identities(rows, groups, truth)
+    assert by == {"ground truth": {"0": 91.0, "2": 80.0}, "m (seed 0)": {"0": 3.0, "2": 3.0}}
