@@ -530,7 +530,7 @@ def figure(study: Study, summary: dict[str, Any]) -> Path:
     left.set_yticks(y, names, fontsize=8)
     left.set_xlabel("Kendall tau vs ground truth (95% bootstrap CI)")
     left.axvline(0.89, ls=":", c="0.5", label="two training seeds agree (ceiling)")
-    left.legend(fontsize=7, loc="lower right")
+    left.legend(fontsize=7, loc="upper left")
     for i, limit in enumerate(summary["limits"]):
         key = str(limit["quantile"])
         pct = [summary["rows"][n]["search"].get(key, {}).get("percentile", np.nan) for n in names]
