@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     batches, batch_size = evaluator["bn_recal_batches"], evaluator["batch_size"]
     with machine(f"eval-noise: {args.training} seed {args.seed}"):
         torch.set_num_threads(2)
-        run = study._run_for(config, study.runs / f"{args.training}-s{args.seed}" / "eval-noise")
+        run = study.run_for(config, study.runs / f"{args.training}-s{args.seed}" / "eval-noise")
         load_trained_supernet(run, study.runs / f"{args.training}-s{args.seed}" / CHECKPOINT_NAME)
         both = evaluation_data(run.context, bn_recal_batches=2 * batches, batch_size=batch_size)
         draws = {"A": both.recalibration[:batches], "B": both.recalibration[batches:]}

@@ -39,7 +39,7 @@ from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heavy_queue import machine  # noqa: E402
-from study import Study  # noqa: E402
+from study import Study, load_monitor  # noqa: E402
 
 from nas_core.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from nas_core.api import score_after_recalibration  # noqa: E402
@@ -75,28 +75,29 @@ def main(argv: list[str] | None = None) -> int:
                   runs=Path("/tmp/pinas-probe-runs") if args.quick else None)
     config = study.training_config("pinas", 0)
     keys = study.samples()["tuning"][: 6 if args.quick else args.networks]
+    archs = [study.space.decode(k) for k in keys]
     label = args.label or ("trained" if args.run else "init")
     out_path = RESULTS / f"pinas_knn_probe-{label}.json"
-    with (nullcontext() if args.quick else machine(f"pinas knn probe ({label})")):
+    with (nullcontext() if args.quick else machine(f"pinas knn probe ({label})")), load_monitor() as load:
         torch.set_num_threads(2)
         started = time.perf_counter()
-        run = study._run_for(config, Path("/tmp/pinas-probe-runs") / f"probe-{label}")
+        run = study.run_for(config, Path("/tmp/pinas-probe-runs") / f"probe-{label}")
         if args.run:
             load_trained_supernet(run, args.run / CHECKPOINT_NAME)
         evaluator, supernet = run.evaluator, run.supernet
         data = evaluator.data()
-        knn = evaluator.evaluate(supernet, [study.space.decode(k) for k in keys])
+        knn = evaluator.evaluate(supernet, archs)
 
         def stats(arch):
             feats = path_features(supernet, arch, data.val_x[:1000], 250)
             return mean_cosine(feats), effective_rank(feats)
 
-        spread = score_after_recalibration(supernet, [study.space.decode(k) for k in keys], data.recal, stats, through="features")
+        spread = score_after_recalibration(supernet, archs, data.recal, stats, through="features")
         o = evaluator.options
         pixel = knn_top1(F.normalize(data.train_x.flatten(1), dim=1), data.train_y, F.normalize(data.val_x.flatten(1), dim=1), data.val_y,
                          o.k, o.temperature, data.num_classes)
         seconds = time.perf_counter() - started
-    identities = [study.space.num_identities(study.space.decode(k)) for k in keys]
+    identities = [study.space.num_identities(a) for a in archs]
     truth = study.truth(keys)
     cos = [s[0] for s in spread]
     rank = [s[1] for s in spread]
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         "per_network": [{"arch": k, "identities": i, "knn": s, "mean_cosine": c, "effective_rank": r, "ground_truth": t}
                         for k, i, s, c, r, t in zip(keys, identities, knn, cos, rank, truth)],
         "seconds": seconds,
-        "machine": "through heavy_queue (nothing else training)",
+        "machine": "through heavy_queue (no other heavy job); load while it ran:",
+        "load": load,
     }
     if not args.quick:
         out_path.write_text(json.dumps(result, indent=1))

@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 import yaml
+from scipy.stats import kendalltau, rankdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heavy_queue import machine  # noqa: E402
@@ -136,7 +137,7 @@ class Study:
         self.results = results or REPO / "benchmarks" / "results" / ("study-quick" if quick else "study")
         self.runs = runs or REPO / "runs" / ("study-quick" if quick else "study")
         self.table = load_table(None)
-        self.space = self._run_for(spec["base"], self.runs / "_space").space
+        self.space = self.run_for(spec["base"], self.runs / "_space").space
         self._samples: dict[str, Any] | None = None
         self._paths_per_step: dict[str, int] = {}
 
@@ -157,7 +158,7 @@ class Study:
             entry = self.spec["trainings"][training]
             if "paths_per_step" in entry:
                 raise SystemExit(f"error: {SPEC.name}: trainings.{training}.paths_per_step: the sampler says how many paths a step trains; remove the key")
-            run = self._run_for(deep_merge(self.spec["base"], entry.get("config", {})), self.runs / "_samplers" / training)
+            run = self.run_for(deep_merge(self.spec["base"], entry.get("config", {})), self.runs / "_samplers" / training)
             paths = run.sampler.paths_per_step
             if not paths:
                 raise SystemExit(f"error: {SPEC.name}: trainings.{training}: sampler '{run.config.sampler.name}' does not say how many paths a step trains")
@@ -168,7 +169,9 @@ class Study:
         entry = self.spec["methods"][method]
         return deep_merge(self.training_config(entry["training"], seed), entry.get("config", {}))
 
-    def _run_for(self, config: dict[str, Any], where: Path) -> Run:
+    def run_for(self, config: dict[str, Any], where: Path) -> Run:
+        """A run built from a config dict, its config written to ``where`` (also used by probes
+        that examine a study's supernets, e.g. ``pinas_knn_probe.py``)."""
         where.mkdir(parents=True, exist_ok=True)
         path = where / "config.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -224,7 +227,7 @@ class Study:
         config = self.training_config(training, seed)
         with machine(f"study: train {training} seed {seed}"):
             torch.set_num_threads(2)
-            run = self._run_for(config, Path(config["run_dir"]))
+            run = self.run_for(config, Path(config["run_dir"]))
             trainer = Trainer(run)
             resume = trainer.checkpoint_path.is_file()
             start_step = 0
@@ -272,7 +275,7 @@ class Study:
         samples = self.samples()
         with machine(f"study: evaluate {method} seed {seed}"):
             torch.set_num_threads(2)
-            run = self._run_for(config, self.runs / f"{training}-s{seed}" / f"eval-{method}")
+            run = self.run_for(config, self.runs / f"{training}-s{seed}" / f"eval-{method}")
             load_trained_supernet(run, checkpoint)
             record.update(method=method, training=training, seed=seed, evaluator=config["evaluator"])
             board = self.board(run)
@@ -365,7 +368,7 @@ class Study:
         samples = self.samples()
         with machine(f"study: reference {name}"):
             torch.set_num_threads(2)
-            run = self._run_for(config, self.runs / f"reference-{name}")
+            run = self.run_for(config, self.runs / f"reference-{name}")
             out: dict[str, Any] = {"scores": {}, "eval_seconds": 0.0}
             started = time.perf_counter()
             for sample in ("tuning", "report"):
@@ -403,31 +406,28 @@ def mean_load(sittings: list[dict[str, Any]]) -> float | None:
     return float(np.mean(loads)) if loads else None
 
 
-def rank_fusion_on_tuning(supernet: dict[str, list[float]], priors: dict[str, dict[str, list[float]]],
-                          truth: dict[str, list[float]], grid: list[float]) -> dict[str, Any]:
-    """Weighted average of within-sample ranks of a supernet's scores and training-free priors,
-    the weights chosen on the TUNING sample only (the first prior's weight is fixed at 1, every
-    other weight, the supernet's included, from ``grid``; ties keep the smaller supernet weight).
+def rank_fusion_on_tuning(members: dict[str, dict[str, list[float]]], truth: dict[str, list[float]], grid: list[float]) -> dict[str, Any]:
+    """Weighted average of within-sample ranks of the members' scores, the weights chosen on the
+    TUNING sample only: the first member's weight is fixed at 1, every other one comes from
+    ``grid``; on a tie the smaller weight of the earlier member is kept (so a supernet listed
+    second is left out unless it helps).
 
     It answers "does the trained supernet add to what costs nothing?" from scores the study has
     already stored, without a new evaluation. Ranks are taken inside each sample; the engine's
     ``rank-fusion`` evaluator ranks against a fixed reference set instead, which orders a sample
     the same way up to ties."""
-    from scipy.stats import kendalltau, rankdata
-
-    names = list(priors)
+    names = list(members)
+    ranks = {s: {n: rankdata(members[n][s]) / len(members[n][s]) for n in names} for s in ("tuning", "report")}
 
     def fused(sample: str, weights: dict[str, float]) -> list[float]:
-        parts = {"supernet": supernet[sample], **{n: priors[n][sample] for n in names}}
-        return list(sum(w * rankdata(parts[k]) / len(parts[k]) for k, w in weights.items() if w))
+        return list(sum(w * ranks[sample][n] for n, w in weights.items() if w))
 
     best: tuple[float, dict[str, float]] | None = None
-    for w_supernet in sorted(grid):
-        for rest in itertools.product(grid, repeat=len(names) - 1):
-            weights = {"supernet": w_supernet, names[0]: 1.0, **dict(zip(names[1:], rest))}
-            tau = kendalltau(fused("tuning", weights), truth["tuning"])[0]
-            if best is None or tau > best[0] + 1e-12:
-                best = (float(tau), weights)
+    for rest in itertools.product(sorted(grid), repeat=len(names) - 1):
+        weights = {names[0]: 1.0, **dict(zip(names[1:], rest))}
+        tau = kendalltau(fused("tuning", weights), truth["tuning"])[0]
+        if best is None or tau > best[0] + 1e-12:
+            best = (float(tau), weights)
     assert best is not None
     return {"weights": best[1], "scores": {s: fused(s, best[1]) for s in ("tuning", "report")}}
 
@@ -441,15 +441,15 @@ def fusion_rows(study: Study, rows: dict[str, dict[str, Any]], truth: dict[str, 
     priors = {n: rows[n]["scores"] for n in spec["priors"] if n in rows}
     if len(priors) != len(spec["priors"]) or not all("report" in p for p in priors.values()):
         return {}
+    first, *others = spec["priors"]
     label = " + ".join(spec["priors"])
     without_name = f"{label} (rank avg)"
-    zero = {s: [0.0] * len(truth[s]) for s in ("tuning", "report")}
-    without = rank_fusion_on_tuning(zero, priors, truth, [0.0] + [w for w in spec["grid"] if w])
-    out = {without_name: {**without, "reference": True, "fusion": True}}
+    out = {without_name: {**rank_fusion_on_tuning(priors, truth, spec["grid"]), "reference": True, "fusion": True}}
     for name, record in rows.items():
         if record.get("reference") or record.get("method") not in spec["supernets"] or "report" not in record["scores"]:
             continue
-        fused = rank_fusion_on_tuning(record["scores"], priors, truth, spec["grid"])
+        members = {first: priors[first], "supernet": record["scores"], **{n: priors[n] for n in others}}
+        fused = rank_fusion_on_tuning(members, truth, spec["grid"])
         out[f"{name} + {label} (rank avg)"] = {**fused, "fusion": True, "without": without_name, "supernet_row": name}
     return out
 

@@ -93,7 +93,7 @@ def test_every_training_in_the_spec_builds_and_reports_its_paths_per_step(tmp_pa
     expected = {"spos": 1, "fairnas": 3, "sandwich": 4, "spos-les": 1, "fairnas-les": 3, "cream": 1, "pinas": 2, "fairnas-les-cream": 3}
     for training, entry in the_study.spec["trainings"].items():
         config = the_study.training_config(training, 0)
-        run = the_study._run_for(config, tmp_path / "check" / training)
+        run = the_study.run_for(config, tmp_path / "check" / training)
         run.check()
         paths = the_study.paths_per_step(training)
         assert paths == run.sampler.paths_per_step >= 1, training
@@ -104,7 +104,7 @@ def test_every_training_in_the_spec_builds_and_reports_its_paths_per_step(tmp_pa
         assert steps * batch * paths >= budget > (steps - 1) * batch * paths, training
     for method, entry in the_study.spec["methods"].items():
         if entry.get("config"):  # without a patch a method's config is its training's, checked above
-            the_study._run_for(the_study.method_config(method, 0), tmp_path / "check-methods" / method).check()
+            the_study.run_for(the_study.method_config(method, 0), tmp_path / "check-methods" / method).check()
 
 
 def test_seed_plugins_are_in_the_study_with_their_components(tmp_path, shared_data):
@@ -153,12 +153,12 @@ def test_rank_fusion_weights_are_chosen_on_tuning_and_a_useless_supernet_gets_no
     truth = {s: list(rng.normal(size=120)) for s in ("tuning", "report")}
     prior = {s: list(np.array(truth[s]) + rng.normal(scale=1.5, size=120)) for s in truth}
     grid = [0, 0.5, 1, 2]
-    informed = study.rank_fusion_on_tuning(truth, {"prior": prior}, truth, grid)
+    informed = study.rank_fusion_on_tuning({"prior": prior, "supernet": truth}, truth, grid)
     assert informed["weights"]["supernet"] > 0
     tau = {name: kendalltau(scores["report"], truth["report"])[0] for name, scores in (("fused", informed["scores"]), ("prior", prior))}
     assert tau["fused"] > tau["prior"] + 0.1, tau
     noise = {s: list(rng.normal(size=120)) for s in truth}
-    useless = study.rank_fusion_on_tuning(noise, {"prior": prior}, truth, grid)
+    useless = study.rank_fusion_on_tuning({"prior": prior, "supernet": noise}, truth, grid)
     assert useless["weights"]["supernet"] == 0  # seeded: any weight on noise lowers this tuning tau
     assert kendalltau(useless["scores"]["report"], prior["report"])[0] == pytest.approx(1.0)
 
