@@ -71,6 +71,11 @@ def test_the_study_measures_the_main_job_as_shipped(tmp_path, shared_data):
     train_images = 50000 - shipped["data"]["val_size"]
     epochs_trained = measured["train"]["max_steps"] * measured["train"]["batch_size"] / train_images
     assert abs(epochs_trained - shipped["train"]["epochs"]) < 0.01
+    alone = the_study.method_config("quickstart-accuracy", 0)  # its supernet member, scored alone
+    member = next(m["evaluator"] for m in shipped["evaluator"]["members"] if m["evaluator"]["name"] == "accuracy")
+    assert alone["evaluator"] == {**alone["evaluator"], **member}
+    assert alone["data"]["val_subset"] == shipped["data"]["val_subset"]
+    assert alone["run_dir"] == measured["run_dir"]  # the same trained supernet
     limits = the_study.samples()["limits"]
     assert shipped["search"]["constraints"]["max_flops"] in [round(limit["max_macs"]) for limit in limits]
 
