@@ -9,7 +9,9 @@ For every method and seed it measures, on a TUNING and a REPORT sample of distin
 equal-identity groups, top-10 overlap, and the SEARCH OUTCOME -- the default searcher under the
 25/50/75% quantiles of the space's MACs, reporting the chosen network's ground truth, its
 percentile among the feasible networks and the regret to the best feasible one. References on
-the same samples: MACs, fewer identities, zero-cost proxies, random pick, max-MACs pick.
+the same samples: MACs, fewer identities, zero-cost proxies, random pick, max-MACs pick. For a
+Cream teacher: its final board and its board over training, by ground truth, against a random
+path's expected ground truth.
 
 Everything is resumable and goes through the machine queue (``heavy_queue.py``) one unit at a
 time: training checkpoints every few hundred steps, scores are saved as they come, finished
@@ -35,7 +37,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -54,6 +56,7 @@ from nas_core.ranking import distinct_networks, paired_difference, rank_statisti
 from nas_core.restore import load_trained_supernet  # noqa: E402
 from nas_core.run import Run  # noqa: E402
 from nas_core.search_result import SearchProblem  # noqa: E402
+from nas_core.spaces.space import SearchSpace  # noqa: E402
 from nas_core.trainer import Trainer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,6 +99,29 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def random_path_ground_truth(space: SearchSpace, truth: Mapping[str, float]) -> float:
+    """Expected ground truth of a path drawn with every layer's choice uniform (the ``uniform``
+    and Cream ``uniform`` samplers; each of FairNAS's paths too): the mean over ALL encodings of
+    their canonical network's accuracy -- not the mean over distinct networks, since a network
+    with free identities has several encodings. ``truth`` maps encoded canonical networks."""
+    encodings = itertools.product(*(range(n) for n in space.num_choices))
+    return float(np.mean([truth[space.encode(space.canonical(a))] for a in encodings]))
+
+
+def board_over_training(space: SearchSpace, truth: Mapping[str, float], history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per snapshot of a Cream board (``CreamTeacher.board_history``): its step, its entries
+    (encoded, best first), their mean ground truth (canonical network's), the ground truth of
+    the entry with the best admission accuracy, and the entries' mean admission accuracy."""
+    out = []
+    for snapshot in history:
+        archs = [tuple(a) for a in snapshot["archs"]]
+        ground_truth = [truth[space.encode(space.canonical(a))] for a in archs]
+        out.append({"step": snapshot["step"], "archs": [space.encode(a) for a in archs], "board_mean_ground_truth": float(np.mean(ground_truth)),
+                    "top_ground_truth": ground_truth[int(np.argmax(snapshot["acc"]))],
+                    "board_mean_admission_acc": float(np.mean(snapshot["acc"]))})
+    return out
 
 
 @contextmanager
@@ -281,6 +307,7 @@ class Study:
             board = self.board(run)
             if board is not None:
                 record["board"] = board
+            record.update(self.board_history(run))
             record.setdefault("scores", {})
             record.setdefault("eval_seconds", 0.0)
             tuning_only = bool(self.spec["methods"][method].get("tuning_only"))
@@ -302,6 +329,17 @@ class Study:
             return None
         return [{"arch": self.space.encode(e.arch), "admission_acc": e.acc, "macs": e.flops, "step": e.step,
                  "ground_truth": self.table[self.space.encode(e.arch)].mean_acc} for e in entries]
+
+    def board_history(self, run: Run) -> dict[str, Any]:
+        """A Cream teacher's board over training by ground truth (:func:`board_over_training`) and
+        a random path's expected ground truth, the baseline (:func:`random_path_ground_truth`);
+        empty without snapshots."""
+        history = getattr(run.teacher, "board_history", None)
+        if not history:
+            return {}
+        truth = {k: r.mean_acc for k, r in self.table.items()}
+        return {"board_history": board_over_training(self.space, truth, history),
+                "random_path_ground_truth": random_path_ground_truth(self.space, truth)}
 
     def _score_sample(self, run: Run, record: dict[str, Any], name: str, keys: list[str], path: Path) -> None:
         scores = record["scores"].setdefault(name, [])
@@ -497,7 +535,7 @@ def summarize(study: Study) -> dict[str, Any]:
                     ref: paired_difference(scores, rows[ref]["scores"][sample], truth[sample], resamples=bootstrap)
                     for ref in study.spec.get("compare_with", []) if sample in rows.get(ref, {}).get("scores", {})
                 }
-        for key in ("eval_seconds", "training", "seed", "method", "fusion", "weights", "without", "supernet_row"):
+        for key in ("eval_seconds", "training", "seed", "method", "fusion", "weights", "without", "supernet_row", "board_history", "random_path_ground_truth"):
             if key in record:
                 entry[key] = record[key]
         training = read_json(study.results / "train" / f"{record['training']}-s{record['seed']}.json") if "training" in record else {}
@@ -554,6 +592,24 @@ def pick_text(pick: dict[str, Any] | None) -> str:
     return "none" if "error" in pick else f"{pick['percentile']:.1f}"
 
 
+def board_history_lines(rows: dict[str, dict[str, Any]], most: int = 8) -> list[str]:
+    """The "Cream board over training" table: per training (and seed) whose rows have a board
+    history, at most ``most`` evenly spaced snapshots, the first and the last included."""
+    trainings = {f"{r['training']} (seed {r['seed']})": r for r in rows.values() if r.get("board_history")}
+    if not trainings:
+        return []
+    lines = ["", "Cream board over training: mean ground truth (GT) of the board's entries, GT of its top entry (best admission "
+             "accuracy), and a random path's expected GT:", "",
+             "| training | step | board mean GT | top entry GT | random-path mean GT |", "|---|---|---|---|---|"]
+    for name, row in trainings.items():
+        history = row["board_history"]
+        for i in np.unique(np.linspace(0, len(history) - 1, min(most, len(history))).round().astype(int)):
+            snapshot = history[i]
+            lines.append(f"| {name} | {snapshot['step']} | {snapshot['board_mean_ground_truth']:.2f} | {snapshot['top_ground_truth']:.2f} | "
+                         f"{row['random_path_ground_truth']:.2f} |")
+    return lines
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """The README tables: the report sample with search outcomes, then every scorer on the tuning sample."""
     quantiles = [str(l["quantile"]) for l in summary["limits"]]
@@ -597,6 +653,7 @@ def markdown(summary: dict[str, Any]) -> str:
                   "| scorer | " + " | ".join(f"{n} ids" for n in counts) + " |", "|---|" + "---|" * len(counts)]
         for name, means in by.items():
             lines.append(f"| {name} | " + " | ".join(f"{means[n]:.2f}" if n in means else "" for n in counts) + " |")
+    lines += board_history_lines(summary["rows"])
     lines += ["", "Tuning sample (every choice is made here):", "",
               "| scorer | path-images | tau (tuning) [95% CI] | in-group tau | Spearman | final train loss | train s |", "|---|---|---|---|---|---|---|"]
     for name, row in summary["rows"].items():

@@ -183,3 +183,60 @@ def test_scores_are_averaged_per_identity_count_over_both_samples():
     truth = {"tuning": [90.0, 80.0], "report": [92.0]}
     by = study.scores_by_identities(rows, groups, truth)
     assert by == {"ground truth": {"0": 91.0, "2": 80.0}, "m (seed 0)": {"0": 3.0, "2": 3.0}}
+
+
+def test_the_board_over_training_is_judged_by_canonical_ground_truth_against_a_random_path():
+    """Known ground truth, keyed by canonical networks only (so a lookup that skips ``canonical``
+    fails): per snapshot the entries' mean, the top entry's (best admission accuracy, here not
+    the best ground truth) and the mean admission accuracy. The random-path baseline averages over
+    encodings, as a uniform sampler draws them: with the number of identities as ground truth it
+    is 8 layers x 1/3, above the mean over distinct networks (those with identities have several
+    encodings)."""
+    import numpy as np
+
+    from nas_core.ranking import distinct_networks
+    from nas_core.spaces.nas_bench_macro import nas_bench_macro
+
+    space = nas_bench_macro(width=0.25)
+    truth = {"22222222": 94.0, "11111111": 92.0, "22220020": 90.0}  # 22202020 is 22220020 with its identity moved
+    history = [{"step": 250, "archs": [[2] * 8, [1] * 8], "acc": [70.0, 60.0]},
+               {"step": 500, "archs": [[2, 2, 2, 0, 2, 0, 2, 0], [1] * 8, [2] * 8], "acc": [75.0, 72.0, 71.0]}]
+    rows = study.board_over_training(space, truth, history)
+    assert [(r["step"], r["board_mean_ground_truth"], r["top_ground_truth"]) for r in rows] == [(250, 93.0, 94.0), (500, 92.0, 90.0)]
+    assert [r["board_mean_admission_acc"] for r in rows] == [65.0, pytest.approx(218 / 3)]
+    assert rows[1]["archs"] == ["22202020", "11111111", "22222222"]
+
+    identities = {space.encode(n): float(space.num_identities(n)) for n in distinct_networks(space)}
+    assert study.random_path_ground_truth(space, identities) == pytest.approx(8 / 3)
+    assert np.mean(list(identities.values())) < 8 / 3 - 0.1
+
+
+def test_the_study_records_a_teachers_board_history_and_only_then(tmp_path, shared_data):
+    from types import SimpleNamespace
+
+    the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
+    history = [{"step": 250, "archs": [[2] * 8, [0] * 8], "acc": [80.0, 40.0]}]
+    record = the_study.board_history(SimpleNamespace(teacher=SimpleNamespace(board_history=history)))
+    table = the_study.table
+    assert record["board_history"][0]["board_mean_ground_truth"] == pytest.approx((table["22222222"].mean_acc + table["00000000"].mean_acc) / 2)
+    assert record["board_history"][0]["top_ground_truth"] == table["22222222"].mean_acc
+    assert 85 < record["random_path_ground_truth"] < 95
+    assert the_study.board_history(SimpleNamespace(teacher=None)) == {}
+    assert the_study.board_history(SimpleNamespace(teacher=SimpleNamespace(board_history=[]))) == {}
+
+
+def test_the_board_table_shows_at_most_eight_evenly_spaced_snapshots_per_training():
+    """One table block per training and seed (``cream`` and ``cream-board`` share one supernet),
+    first and last snapshots kept; no block without a history."""
+    history = [{"step": 250 * (i + 1), "board_mean_ground_truth": 91.0, "top_ground_truth": 92.0} for i in range(20)]
+    row = {"training": "cream", "seed": 0, "board_history": history, "random_path_ground_truth": 90.25}
+    reference = {"scores": {}, "reference": True}
+    lines = study.board_history_lines({"cream (seed 0)": row, "cream-board (seed 0)": dict(row), "macs": reference})
+    table = [line for line in lines if line.startswith("| cream (seed 0) |")]
+    steps = [int(line.split("|")[2]) for line in table]
+    assert len(table) == 8 and len(lines) == 8 + 5
+    assert steps[0] == 250 and steps[-1] == 5000 and steps == sorted(steps)
+    assert all(line.endswith("| 91.00 | 92.00 | 90.25 |") for line in table)
+    short = study.board_history_lines({"cream (seed 0)": {**row, "board_history": history[:3]}})
+    assert [int(line.split("|")[2]) for line in short if line.startswith("| cream")] == [250, 500, 750]
+    assert study.board_history_lines({"macs": reference}) == []

@@ -27,8 +27,19 @@ update, ``cream/meta_updates``, ``cream/meta_grad_norm`` (before clipping),
 ``cream/meta_weight_change`` (how far that update moved M's parameters, L2),
 ``cream/meta_rho`` and ``cream/meta_heldout_ce`` (all 0 before the first update).
 
-Everything -- board, meta weights, meta optimiser, counters -- is in ``state_dict()`` as plain
-tensors / numbers / lists, so ``--resume`` continues exactly and ``nas search`` gets the board.
+Board over training (``board_history_every``, default 250, 0 = off): after the board update
+of every step whose count of finished steps is a multiple of it (and the warm-up over), a
+snapshot ``{"step": steps done, "archs": [[int choice per layer], ...] best first, "acc":
+[admission accuracy, ...]}`` is appended to :attr:`CreamTeacher.board_history`. Plain lists,
+no images: 15,625 steps at 250 give at most 62 snapshots of K = 10 entries, a few kilobytes.
+The last snapshot is at the last multiple, not necessarily the final step (the final board is
+``teacher.board``). The ranking study (``benchmarks/study.py``) compares the snapshots' ground
+truth with a random path's.
+
+Everything -- board, its history, meta weights, meta optimiser, counters -- is in
+``state_dict()`` as plain tensors / numbers / lists, so ``--resume`` continues exactly and
+``nas search`` gets the board. A checkpoint from before the history existed loads with an
+empty history.
 """
 
 from __future__ import annotations
@@ -60,6 +71,11 @@ from nas_cream.meta import MetaMatchingNetwork, choose_teacher, meta_scores, met
 from nas_cream.settings import warmup_end
 
 
+def snapshot(step: int, archs: Sequence[Sequence[int]], accs: Sequence[float]) -> dict[str, Any]:
+    """One board snapshot as plain Python values (``torch.load(weights_only=True)`` reads it)."""
+    return {"step": int(step), "archs": [[int(c) for c in a] for a in archs], "acc": [float(a) for a in accs]}
+
+
 class CreamTeacherOptions(Section):
     board_size: int = Field(10, gt=0, description="K, entries on the prioritized path board")
     admission: Literal["gap-or-flops", "gap"] = Field("gap-or-flops", description="gap: accuracy gap only")
@@ -75,6 +91,7 @@ class CreamTeacherOptions(Section):
         "heldout", description="heldout: score paths for the board on a fixed held-out set; batch: on the step's training batch (the reference)"
     )
     admission_images: int = Field(256, gt=0, description="size of the fixed held-out set (a stratified subset of the val split)")
+    board_history_every: int = Field(250, ge=0, description="steps between snapshots of the board's archs and accuracies (0: none)")
 
 
 class CreamTeacher(Teacher):
@@ -94,6 +111,7 @@ class CreamTeacher(Teacher):
         self.meta_optimizer = torch.optim.Adam(params, lr=lr) if options.meta_optimizer == "adam" else torch.optim.SGD(params, lr=lr, momentum=0.9)
         self.meta_updates = 0
         self.last_meta: dict[str, float] = {}
+        self._board_history: list[dict[str, Any]] = []
         self._admission: EvaluationData | None = None
 
     def requires(self) -> Mapping[str, Any]:
@@ -156,7 +174,21 @@ class CreamTeacher(Teacher):
                 )
                 admitted += int(self.board.offer(entry))
                 accs.append(acc)
+            every = self.options.board_history_every
+            if every and (ctx.step + 1) % every == 0:
+                self._board_history.append(self.board_snapshot(ctx.step + 1))
         ctx.metrics.update(self.step_metrics(accs, admitted))
+
+    @property
+    def board_history(self) -> list[dict[str, Any]]:
+        """Snapshots of the board over training, oldest first (a copy; see the module doc):
+        ``{"step": steps done, "archs": [[choice per layer], ...] best first, "acc": [admission
+        accuracy (%), ...]}``."""
+        return [snapshot(s["step"], s["archs"], s["acc"]) for s in self._board_history]
+
+    def board_snapshot(self, step: int) -> dict[str, Any]:
+        """The board's archs and admission accuracies now, best first."""
+        return snapshot(step, [e.arch for e in self.board], [e.acc for e in self.board])
 
     def admission_accuracy(self, supernet: Supernet, path: Arch, logits: torch.Tensor, labels: torch.Tensor) -> float:
         """Top-1 (%) a path is admitted to the board with: on the fixed held-out set
@@ -212,6 +244,7 @@ class CreamTeacher(Teacher):
             "meta_optimizer": self.meta_optimizer.state_dict(),
             "meta_updates": self.meta_updates,
             "last_meta": dict(self.last_meta),
+            "board_history": self.board_history,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -222,3 +255,4 @@ class CreamTeacher(Teacher):
         self.meta_optimizer.load_state_dict(state["meta_optimizer"])
         self.meta_updates = int(state["meta_updates"])
         self.last_meta = {k: float(v) for k, v in state.get("last_meta", {}).items()}
+        self._board_history = [snapshot(s["step"], s["archs"], s["acc"]) for s in state.get("board_history", [])]  # absent before it existed

@@ -26,6 +26,7 @@ def assert_same_training_state(a: dict, b: dict) -> None:
     assert len(ta["board"]) > 0 and ta["meta_updates"] > 0
     assert ta["meta_updates"] == tb["meta_updates"]
     assert [e["arch"] for e in ta["board"]] == [e["arch"] for e in tb["board"]]
+    assert ta["board_history"] == tb["board_history"]
     for ea, eb in zip(ta["board"], tb["board"]):
         assert (ea["acc"], ea["flops"], ea["step"]) == (eb["acc"], eb["flops"], eb["step"])
         assert torch.equal(ea["images"], eb["images"]) and torch.equal(ea["probs"], eb["probs"])
@@ -40,6 +41,7 @@ def assert_same_training_state(a: dict, b: dict) -> None:
 
 def test_stop_after_warm_up_and_resume_equals_uninterrupted(nas_kit, cream_config):
     cream_config["train"]["max_steps"] = 14
+    cream_config["teacher"]["board_history_every"] = 2
     full, _ = nas_kit.open(cream_config)
     commands.train(full)
 
@@ -57,6 +59,7 @@ def test_stop_after_warm_up_and_resume_equals_uninterrupted(nas_kit, cream_confi
     a = load_checkpoint(full.run_dir / "checkpoint.pt")
     b = load_checkpoint(Path(stopped_dir) / "checkpoint.pt")
     assert b["components"]["teacher"]["meta_updates"] == 3
+    assert [h["step"] for h in b["components"]["teacher"]["board_history"]] == [6, 8, 10, 12, 14]  # 6 and 8 from before the stop
     assert_same_training_state(a, b)
 
 

@@ -234,6 +234,48 @@ def test_teacher_state_is_weights_only_safe_and_restores(cream_run, teacher, tmp
     assert other.meta_updates == 1
 
 
+def test_board_history_snapshots_the_board_every_n_steps_and_survives_a_checkpoint(nas_kit, cream_config, tmp_path):
+    """``board_history_every: 3`` with a warm-up of 4 and 14 steps: snapshots after 6, 9 and 12
+    steps (not 3: warm-up; not 14: not a multiple), each the board of that moment, best first;
+    plain values that a ``weights_only`` load reads back; a state from before the history loads."""
+    cream_config["teacher"]["board_history_every"] = 3
+    run, _ = nas_kit.open(cream_config)
+    trainer = Trainer(run)
+    teacher = run.teacher
+    boards = {}
+    for _ in range(14):
+        trainer.train_step()
+        boards[trainer.step] = ([list(e.arch) for e in teacher.board], [e.acc for e in teacher.board])
+    history = teacher.board_history
+    assert [s["step"] for s in history] == [6, 9, 12]
+    for snapshot in history:
+        assert (snapshot["archs"], snapshot["acc"]) == boards[snapshot["step"]]
+        assert snapshot["acc"] == sorted(snapshot["acc"], reverse=True)
+    assert len(history[0]["archs"]) <= 2 < len(history[-1]["archs"])  # two active steps by step 6, the board of then
+    history[0]["archs"].clear()
+    assert teacher.board_history[0]["archs"] == boards[6][0]  # a copy: the teacher's own is untouched
+
+    path = tmp_path / "state.pt"
+    torch.save(teacher.state_dict(), path)
+    state = torch.load(path, weights_only=True)
+    restored = CreamTeacher(run.context, teacher.options)
+    restored.load_state_dict(state)
+    assert restored.board_history == teacher.board_history
+
+    del state["board_history"]
+    old = CreamTeacher(run.context, teacher.options)
+    old.load_state_dict(state)
+    assert old.board_history == [] and [e.arch for e in old.board] == [e.arch for e in teacher.board]
+
+    batch = batch_of(run)
+    with torch.no_grad():
+        logits = run.supernet(batch.inputs, PATH)
+    for every, expected in ((250, [250]), (0, [])):  # the default, and off
+        fresh = CreamTeacher(run.context, teacher.options.model_copy(update={"board_history_every": every}))
+        fresh.update(ctx_at(run, 249, batch), [PathOutput(torch.zeros(16, 1), logits)])
+        assert len(fresh.board) == 1 and [s["step"] for s in fresh.board_history] == expected
+
+
 def test_components_refuse_configs_they_cannot_work_with(nas_kit):
     with pytest.raises(NasError, match="regularizer 'cream' needs teacher 'cream' to supply its targets; the config's teacher is none"):
         run, _ = nas_kit.open({"plugins": {"enable": ["cream"]}, "regularizers": [{"name": "cream"}]})
