@@ -3,7 +3,9 @@ networks, search under three MACs limits, and compare against ground truth and c
 
 The study is defined by a spec (``benchmarks/study.yaml``): a base config, TRAININGS (supernet
 recipes, each a config patch trained to the same budget of path-images) and METHODS (a
-training plus an optional evaluator patch, so several evaluators can score one supernet).
+training plus an optional evaluator patch, so several evaluators can score one supernet; a method
+with ``training: none`` has a training-free evaluator, scores the freshly built supernet and is
+charged no training time).
 For every method and seed it measures, on a TUNING and a REPORT sample of distinct networks
 (drawn uniformly over networks, disjoint): Kendall tau with a bootstrap CI, Spearman, tau inside
 equal-identity groups, top-10 overlap, and the SEARCH OUTCOME -- the default searcher under the
@@ -62,6 +64,8 @@ from nas_core.trainer import Trainer  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "benchmarks" / "study.yaml"
 SCORE_CHUNK = 25
+UNTRAINED = "none"
+"""A method's ``training`` when its evaluator does not read a trained supernet."""
 
 QUICK = {
     "budget_path_images": 64 * 24,
@@ -193,7 +197,11 @@ class Study:
 
     def method_config(self, method: str, seed: int) -> dict[str, Any]:
         entry = self.spec["methods"][method]
-        return deep_merge(self.training_config(entry["training"], seed), entry.get("config", {}))
+        if entry["training"] == UNTRAINED:
+            base = deep_merge(self.spec["base"], {"seed": seed, "run_dir": str(self.runs / f"{method}-untrained-s{seed}")})
+        else:
+            base = self.training_config(entry["training"], seed)
+        return deep_merge(base, entry.get("config", {}))
 
     def run_for(self, config: dict[str, Any], where: Path) -> Run:
         """A run built from a config dict, its config written to ``where`` (also used by probes
@@ -245,7 +253,10 @@ class Study:
     # -------------------------------------------------------------- units
 
     def train(self, training: str, seed: int) -> dict[str, Any]:
-        """Train (or resume) one supernet to the budget; skipped when finished."""
+        """Train (or resume) one supernet to the budget; skipped when finished, and for
+        ``training: none`` (nothing to train)."""
+        if training == UNTRAINED:
+            return {}
         path = self.results / "train" / f"{training}-s{seed}.json"
         record = read_json(path)
         if record.get("finished"):
@@ -290,19 +301,26 @@ class Study:
         return record
 
     def evaluate(self, method: str, seed: int) -> dict[str, Any]:
-        """Score both samples and search under every limit with one method; resumable."""
+        """Score both samples and search under every limit with one method; resumable. A method
+        with ``training: none`` scores the freshly built supernet (its evaluator must not read
+        trained weights: ``Evaluator.reads_supernet``)."""
         path = self.results / "methods" / f"{method}-s{seed}.json"
         record = read_json(path)
         if record.get("finished"):
             return record
         training = self.spec["methods"][method]["training"]
-        checkpoint = self.runs / f"{training}-s{seed}" / CHECKPOINT_NAME
         config = self.method_config(method, seed)
         samples = self.samples()
         with machine(f"study: evaluate {method} seed {seed}"):
             torch.set_num_threads(2)
-            run = self.run_for(config, self.runs / f"{training}-s{seed}" / f"eval-{method}")
-            load_trained_supernet(run, checkpoint)
+            if training == UNTRAINED:
+                run = self.run_for(config, Path(config["run_dir"]))
+                if run.evaluator.reads_supernet:
+                    raise SystemExit(f"error: {SPEC.name}: methods.{method}: training {UNTRAINED!r}, but evaluator "
+                                     f"'{run.config.evaluator.name}' reads the supernet's trained weights")
+            else:
+                run = self.run_for(config, self.runs / f"{training}-s{seed}" / f"eval-{method}")
+                load_trained_supernet(run, self.runs / f"{training}-s{seed}" / CHECKPOINT_NAME)
             record.update(method=method, training=training, seed=seed, evaluator=config["evaluator"])
             board = self.board(run)
             if board is not None:

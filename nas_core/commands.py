@@ -1,8 +1,10 @@
 """What each CLI command does, as plain functions (the CLI only parses arguments).
 
 Search, export and rank read the trained supernet through :mod:`nas_core.restore` and never
-enter the trainer. Every command records ``run_dir/metadata-<command>.json``, and holds the
-run folder's lock (:mod:`nas_core.run_lock`) while it works.
+enter the trainer; with an evaluator that does not read trained weights
+(``Evaluator.reads_supernet``) and no checkpoint they use the freshly built supernet instead,
+and ``nas run`` trains none. Every command records ``run_dir/metadata-<command>.json``, and
+holds the run folder's lock (:mod:`nas_core.run_lock`) while it works.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import contextlib
 import functools
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.table import Table
@@ -83,6 +85,28 @@ def _checkpoint(run: Run, checkpoint: str | None) -> Path:
     return Path(checkpoint) if checkpoint else run.run_dir / CHECKPOINT_NAME
 
 
+def supernet_weights(run: Run, checkpoint: str | None) -> Literal["supernet", "initial"]:
+    """Give the run the supernet that search, export and rank work on; returns which weights:
+
+    - ``"supernet"``: the trained checkpoint (``checkpoint``, else the run's own) is loaded --
+      always when one is given or exists, and whenever the evaluator reads trained weights (a
+      missing checkpoint is then the usual one-line error);
+    - ``"initial"``: the evaluator does not read trained weights (``reads_supernet`` False) and
+      there is no checkpoint: the freshly built supernet stays as it is."""
+    path = _checkpoint(run, checkpoint)
+    if checkpoint is None and not path.exists() and not run.evaluator.reads_supernet:
+        return "initial"
+    load_trained_supernet(run, path)
+    return "supernet"
+
+
+def _evaluator_label(run: Run) -> str:
+    """``'rank-fusion' (naswot, depth)``: the evaluator's name, and a fusion's scored members."""
+    spec = run.config.evaluator
+    members = [m.evaluator.name for m in getattr(spec.options, "members", ()) if getattr(m, "weight", 1) > 0]
+    return f"'{spec.name}'" + (f" ({', '.join(members)})" if members else "")
+
+
 def search_problem(run: Run) -> SearchProblem:
     """The run's search problem. Constraints that no architecture meets and a latency table that
     does not fit are refused here, before any weights are loaded or scores computed."""
@@ -94,7 +118,7 @@ def search_problem(run: Run) -> SearchProblem:
 def search(run: Run, checkpoint: str | None = None) -> SearchResult:
     run.check()
     problem = search_problem(run)
-    load_trained_supernet(run, _checkpoint(run, checkpoint))  # after the constraints are found satisfiable
+    supernet_weights(run, checkpoint)  # after the constraints are found satisfiable
     run.write_metadata("search")
     searcher_name = run.config.search.searcher.name
     run.hooks.search_start(searcher_name)
@@ -185,18 +209,19 @@ def export(run: Run, arch_text: str | None, checkpoint: str | None = None, out: 
     run.space.decode(arch_text)
     run.check()
     table_for_search(run)  # a bad latency table stops here, before anything is written
-    load_trained_supernet(run, _checkpoint(run, checkpoint))
+    weights = supernet_weights(run, checkpoint)
     run.write_metadata("export")
     arch = run.space.decode(arch_text)
     out_dir = Path(out) if out else run.run_dir / f"export-{run.space.encode(arch)}"
-    summary = export_subnet(run, arch, out_dir, onnx=run.config.export.onnx)
+    summary = export_subnet(run, arch, out_dir, onnx=run.config.export.onnx, weights=weights)
     table = ground_truth_for(run)
     gt = f", ground truth {table[summary['arch']].mean_acc:.2f}%" if table and summary["arch"] in table else ""
     latency = summary.get("latency")
     if latency:
         measured = f", measured {latency['measured_ms']:.3f}" if latency.get("measured_ms") is not None else ""
         gt += f", latency predicted {latency['predicted_ms']:.3f} ms{measured}"
-    console.print(f"[green]exported[/green] {summary['arch']} ({summary['macs'] / 1e6:.1f} MMACs, {summary['params'] / 1e6:.3f} M params{gt}) to {out_dir}")
+    initial = "; initial weights (no trained supernet): train it downstream" if weights == "initial" else ""
+    console.print(f"[green]exported[/green] {summary['arch']} ({summary['macs'] / 1e6:.1f} MMACs, {summary['params'] / 1e6:.3f} M params{gt}) to {out_dir}{initial}")
     return summary
 
 
@@ -211,7 +236,7 @@ def rank(run: Run, checkpoint: str | None = None) -> dict[str, Any]:
     keys = [run.space.encode(a) for a in archs]
     truth = [lookup(table, k, cfg.ground_truth).mean_acc for k in keys]
     run.check()
-    load_trained_supernet(run, _checkpoint(run, checkpoint))
+    supernet_weights(run, checkpoint)
     run.write_metadata("rank")
     scores = run.evaluator.evaluate(run.supernet, archs)
     groups = [run.space.num_identities(a) for a in archs]
@@ -231,10 +256,17 @@ def rank(run: Run, checkpoint: str | None = None) -> dict[str, Any]:
 
 @writes_run_dir("run")
 def run_all(run: Run, resume: bool = False) -> dict[str, Any]:
-    """The main job: train, search, export; print the choice and its ground truth."""
+    """The main job: train, search, export; print the choice and its ground truth. An evaluator
+    that does not read the supernet's trained weights (``reads_supernet`` False) gets no training."""
     search_problem(run)  # an impossible constraint or a latency table that does not fit stops the job before training
     run.write_metadata("run")
-    train(run, resume=resume)
+    if run.evaluator.reads_supernet:
+        train(run, resume=resume)
+    elif run.is_main:
+        existing = run.run_dir / CHECKPOINT_NAME
+        weights = (f"the export inherits the weights of the existing {existing}" if existing.exists()
+                   else "the exported network starts from initial weights -- train it downstream")
+        console.print(f"evaluator {_evaluator_label(run)} is training-free (it does not read the supernet's trained weights): no supernet training; {weights}")
     result = search(run)
     summary = export(run, result.best.arch)
     return {"search": result.as_dict()["best"], "export": summary}

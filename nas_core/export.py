@@ -1,16 +1,19 @@
 """Export the chosen subnet: a standalone module with inherited, BN-recalibrated weights.
 
-Output folder: ``subnet.pt`` (``{"format", "space", "space_options", "arch", "state_dict"}``,
-readable with ``weights_only=True``), ``arch.json`` and ``subnet.onnx`` (checked against
-PyTorch with onnxruntime). With a latency table (``search.latency_table``) ``arch.json`` also
-holds the network's predicted latency and, on the table's device, its measured latency.
+Output folder: ``subnet.pt`` (``{"format", "space", "space_options", "arch", "weights",
+"state_dict"}``, readable with ``weights_only=True``), ``arch.json`` and ``subnet.onnx`` (checked
+against PyTorch with onnxruntime). ``weights`` says where the weights come from: ``"supernet"``
+(inherited from the trained supernet) or ``"initial"`` (the freshly built supernet's, when the
+evaluator is training-free and no supernet was trained: train the network downstream). With a
+latency table (``search.latency_table``) ``arch.json`` also holds the network's predicted
+latency and, on the table's device, its measured latency.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -54,7 +57,9 @@ def export_onnx(subnet: nn.Module, path: Path, input_shape: tuple[int, ...], ops
     return float(np.abs(onnx_out - torch_out).max())
 
 
-def export_subnet(run: Run, arch: Arch, out_dir: Path, onnx: bool = True) -> dict[str, Any]:
+def export_subnet(run: Run, arch: Arch, out_dir: Path, onnx: bool = True, weights: Literal["supernet", "initial"] = "supernet") -> dict[str, Any]:
+    """Write the subnet of ``arch``; ``weights`` records whether the run's supernet was trained
+    (``"supernet"``) or is freshly built (``"initial"``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     space = run.space
     subnet = extract_subnet(run, arch)
@@ -67,6 +72,7 @@ def export_subnet(run: Run, arch: Arch, out_dir: Path, onnx: bool = True) -> dic
         "ops": space.describe(arch),
         "macs": macs,
         "params": params,
+        "weights": weights,
         "feature_info": [vars(f) for f in space.feature_info()],
     }
     save_atomic({**record, "state_dict": {k: v.cpu() for k, v in subnet.state_dict().items()}}, out_dir / SUBNET_NAME)

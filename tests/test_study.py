@@ -55,29 +55,54 @@ def test_budget_is_counted_in_path_images_of_the_sampler(tmp_path, shared_data):
 
 
 def test_the_study_measures_the_main_job_as_shipped(tmp_path, shared_data):
-    """The study's `quickstart` method is configs/quickstart.yaml: same recipe, budget, evaluator
-    and searcher, so its REPORT numbers are the main job's (this fails when the two drift)."""
+    """The study's `quickstart` method is configs/quickstart.yaml: same evaluator and searcher,
+    training-free (`training: none`, as `nas run` trains no supernet for it), so its REPORT
+    numbers are the main job's; and the config's `train` section (used when its evaluator is
+    switched to one that reads the supernet) is the study's `quickstart` training, the supernet
+    of `quickstart-v1` and `quickstart-accuracy`. This fails when they drift."""
     import yaml
 
     shipped = yaml.safe_load((REPO / "configs" / "quickstart.yaml").read_text())
     the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
     measured = the_study.method_config("quickstart", 0)
-    for section in ("space", "sampler", "evaluator", "plugins"):
+    for section in ("space", "evaluator", "plugins"):
         assert measured[section] == shipped[section], section
-    for key in ("batch_size", "optimizer", "scheduler"):
-        assert measured["train"][key] == shipped["train"][key], key
     assert measured["search"]["searcher"] == shipped["search"]["searcher"]
     assert measured["data"]["val_subset"] == shipped["data"]["val_subset"]
+    assert the_study.spec["methods"]["quickstart"]["training"] == study.UNTRAINED
+    assert not the_study.run_for(measured, tmp_path / "check").evaluator.reads_supernet
+    recipe = the_study.training_config("quickstart", 0)
+    assert recipe["sampler"] == shipped["sampler"]
+    for key in ("batch_size", "optimizer", "scheduler"):
+        assert recipe["train"][key] == shipped["train"][key], key
     train_images = 50000 - shipped["data"]["val_size"]
-    epochs_trained = measured["train"]["max_steps"] * measured["train"]["batch_size"] / train_images
+    epochs_trained = recipe["train"]["max_steps"] * recipe["train"]["batch_size"] / train_images
     assert abs(epochs_trained - shipped["train"]["epochs"]) < 0.01
-    alone = the_study.method_config("quickstart-accuracy", 0)  # its supernet member, scored alone
-    member = next(m["evaluator"] for m in shipped["evaluator"]["members"] if m["evaluator"]["name"] == "accuracy")
+    v1 = the_study.method_config("quickstart-v1", 0)
+    alone = the_study.method_config("quickstart-accuracy", 0)  # v1's supernet member, scored alone
+    member = next(m["evaluator"] for m in v1["evaluator"]["members"] if m["evaluator"]["name"] == "accuracy")
     assert alone["evaluator"] == {**alone["evaluator"], **member}
-    assert alone["data"]["val_subset"] == shipped["data"]["val_subset"]
-    assert alone["run_dir"] == measured["run_dir"]  # the same trained supernet
+    assert alone["data"]["val_subset"] == v1["data"]["val_subset"] == shipped["data"]["val_subset"]
+    assert alone["run_dir"] == v1["run_dir"] == recipe["run_dir"]  # the same trained supernet
     limits = the_study.samples()["limits"]
     assert shipped["search"]["constraints"]["max_flops"] in [round(limit["max_macs"]) for limit in limits]
+
+
+def test_a_method_without_training_is_charged_none_and_must_be_training_free(tmp_path, shared_data, monkeypatch):
+    """`training: none`: nothing is trained (no queue, no train record, 0 train seconds in the
+    report); such a method whose evaluator reads the supernet is refused before it scores."""
+    the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
+    assert the_study.train(study.UNTRAINED, 0) == {}  # no_machine is not needed: the queue is never asked
+    assert not (tmp_path / "results" / "train").exists()
+
+    @contextmanager
+    def machine(label):
+        yield
+
+    monkeypatch.setattr(study, "machine", machine)
+    the_study.spec["methods"]["untrained-accuracy"] = {"training": study.UNTRAINED}  # the base evaluator: accuracy
+    with pytest.raises(SystemExit, match="methods.untrained-accuracy: training 'none', but evaluator 'accuracy' reads"):
+        the_study.evaluate("untrained-accuracy", 0)
 
 
 def test_samples_and_limits_are_reproduced_from_the_spec(tmp_path, shared_data):

@@ -13,7 +13,7 @@ It shows everything a third-party evaluator needs, and nothing else:
 - the evaluator contract: one float per architecture, higher is better, depending on the
   architecture alone (the batch and the initialisation come from the run's seed, never from
   the call), the supernet left untouched (each architecture is scored on a standalone copy of
-  its path);
+  its path), and ``reads_supernet`` saying whether the scores depend on the trained weights;
 - registration through ``nas_register_evaluators`` and the entry point in ``pyproject.toml``.
 
 Enable it with ``plugins: {enable: [grad_norm]}`` and ``evaluator: {name: grad-norm}``; it can
@@ -49,6 +49,12 @@ class GradNormEvaluator(Evaluator):
         self.options = options
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self._init: Supernet | None = None
+
+    @property
+    def reads_supernet(self) -> bool:
+        """Whether the scores depend on the trained supernet: only with ``weights: supernet``
+        (``nas run`` trains no supernet for a training-free evaluator)."""
+        return self.options.weights == "supernet"
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch of normalised training images, chosen with the run's seed (read once)."""

@@ -219,7 +219,7 @@ class Teacher(Component):
 
 
 class Evaluator(Component):
-    """Scores architectures with the trained supernet; higher is better.
+    """Scores architectures, usually with the trained supernet; higher is better.
 
     The contract a searcher, ``nas rank`` and ``nas export`` rely on:
 
@@ -238,9 +238,21 @@ class Evaluator(Component):
       for one path; ``nas export`` uses them so an exported subnet carries its own statistics.
       A wrapper evaluator (one that combines member evaluators) passes its members' batches
       through.
+    - ``reads_supernet`` says whether the scores depend on the supernet's *trained* weights.
+      True (the default, and the safe answer for an evaluator that does not say) for anything
+      that scores paths of the supernet it is given: accuracy, a kNN or linear probe on its
+      features, a proxy on inherited weights. False for an evaluator whose scores come from
+      the architecture alone (``macs``, ``params``, ``depth``) or from weights it builds itself
+      (a zero-cost proxy's seeded fresh initialisation); a wrapper answers True iff a member
+      it scores does. When it is False, ``nas run`` trains no supernet, and ``nas search``,
+      ``nas export`` and ``nas rank`` work on the freshly built supernet when the run has no
+      checkpoint (the exported network then has initial weights, and says so).
     """
 
     metric_name: str = "score"
+    reads_supernet: bool = True
+    """Whether the scores depend on the supernet's trained weights (see above); a class
+    attribute, or a property when an option decides."""
 
     def evaluate(self, supernet: Supernet, archs: Sequence[Arch]) -> list[float]:
         raise NotImplementedError

@@ -25,7 +25,9 @@ at 0 or 1, so each member adds a tiny robust z-score term, ``1e-6 * z / (1 + |z|
 ``z = (score - median) / (1.4826 MAD)`` of the reference scores: it is strictly increasing in
 the score and smaller than any percentile step, so it only breaks ties. A member whose score is
 NaN counts as the worst. A weight-0 member is built (so a typo fails at ``nas config check``)
-but never scored.
+but never scored. The fusion reads the supernet's trained weights (``reads_supernet``) iff a
+member with a weight above 0 does: NASWOT + depth is training-free, and ``nas run`` then trains
+no supernet.
 
 Cost: once, ``reference_size`` evaluations per member (shared with the networks later asked
 for, since every member's score is cached per canonical network); then one evaluation per
@@ -170,6 +172,11 @@ class RankFusionEvaluator(Evaluator):
         return [float(f) for f in fused]
 
     # ------------------------------------------------------------------ the members' needs
+
+    @property
+    def reads_supernet(self) -> bool:
+        """True iff a member that is scored (weight above 0) reads the trained weights."""
+        return any(weight > 0 and member.reads_supernet for weight, member in zip(self.weights, self.members, strict=True))
 
     def recalibration_batches(self) -> list[torch.Tensor]:
         """The first member's (in config order) that recalibrates BN: ``nas export`` gives the

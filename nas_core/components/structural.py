@@ -5,7 +5,7 @@
 compares a supernet against ("more capacity ranks higher"), and the priors a ranking
 regularizer can order a step's paths by. Higher is more capacity. Each score is a pure
 function of the canonical network (equivalent architectures score alike), so they are
-deterministic and free to cache; the supernet is ignored.
+deterministic and free to cache; the supernet is ignored (``reads_supernet`` is False).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ class StructuralOptions(Section):
 
 class StructuralEvaluator(Evaluator):
     """Base: ``measure(canonical arch) -> float``, cached per canonical architecture."""
+
+    reads_supernet = False
 
     def __init__(self, context: ComponentContext, options: StructuralOptions):
         self.space = context.space

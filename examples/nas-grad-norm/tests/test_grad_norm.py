@@ -45,3 +45,8 @@ def test_a_typo_is_a_one_line_config_error(nas_kit):
     with pytest.raises(ConfigError, match=r"evaluator\.batchsize: unknown key") as excinfo:
         nas_kit.open({"evaluator": {"name": "grad-norm", "batchsize": 8}}, plugins=[nas_grad_norm])
     assert "\n" not in str(excinfo.value)
+
+
+def test_reads_the_trained_supernet_only_with_its_weights(nas_kit):
+    assert nas_kit.build("evaluator", {"name": "grad-norm"}, plugins=[nas_grad_norm]).reads_supernet is False
+    assert nas_kit.build("evaluator", {"name": "grad-norm", "weights": "supernet"}, plugins=[nas_grad_norm]).reads_supernet is True

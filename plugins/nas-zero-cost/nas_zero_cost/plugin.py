@@ -6,7 +6,9 @@ copy); the proxies leave weights, BN buffers and modes as they were, so it never
 supernet. ``weights: init`` (default) scores a freshly initialised copy of the space --
 training-free, how the proxies are meant to be used: one seeded initialisation of the whole
 space, so every architecture is scored with the same weights for the layers it shares with
-another; ``weights: supernet`` scores the trained supernet's inherited weights instead.
+another; ``weights: supernet`` scores the trained supernet's inherited weights instead. So an
+evaluator reads the supernet's trained weights (``reads_supernet``) only with ``weights:
+supernet``; with ``init``, ``nas run`` trains no supernet for it.
 
 Each architecture is scored with torch's generators seeded from the evaluator's seed alone, so
 a score depends on the architecture only -- not on the other architectures of the call, their
@@ -50,6 +52,11 @@ class ZeroCostEvaluator(Evaluator):
         self.seed = context.seed if options.seed is None else options.seed
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
         self._init: Supernet | None = None
+
+    @property
+    def reads_supernet(self) -> bool:
+        """Only ``weights: supernet`` scores the trained weights; ``init`` is training-free."""
+        return self.weights == "supernet"
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One seeded batch of normalised training images and labels, on the run's device."""

@@ -89,3 +89,17 @@ def test_every_proxy_ranks_real_nas_bench_macro_networks(macro_run):
         tau = stats.kendalltau(scores, truth).statistic
         print(f"[margin] {name} Kendall tau: observed {tau:.3g}, bound {bound}")
         assert tau > bound, f"{name} Kendall tau {tau:.3f} on 30 NAS-Bench-Macro networks"
+
+
+@pytest.mark.parametrize("name", sorted(plugin.EVALUATORS))
+def test_reads_the_trained_supernet_only_with_inherited_weights(nas_kit, name):
+    """``weights: init`` (default) is training-free: ``nas run`` trains no supernet for it."""
+    assert nas_kit.build("evaluator", {"name": name}, plugins=[plugin]).reads_supernet is False
+    assert nas_kit.build("evaluator", {"name": name, "weights": "supernet"}, plugins=[plugin]).reads_supernet is True
+
+
+def test_the_main_jobs_fusion_is_training_free(nas_kit):
+    members = [{"weight": 1.0, "evaluator": {"name": "naswot"}}, {"weight": 0.5, "evaluator": {"name": "depth"}}]
+    assert nas_kit.build("evaluator", {"name": "rank-fusion", "members": members}, plugins=[plugin]).reads_supernet is False
+    members[0]["evaluator"]["weights"] = "supernet"
+    assert nas_kit.build("evaluator", {"name": "rank-fusion", "members": members}, plugins=[plugin]).reads_supernet is True
