@@ -22,11 +22,13 @@ ratio of medians and as the median [p10, p90] of the per-pair ratios. DIAGNOSTIC
 ``teacher_prepare`` (the teacher's own key computation for both paths: grouped shuffled BN and
 the queue copy, against 2 plain ``teacher`` passes), ``classifier_logits`` (the logits the
 engine computes per path, unused without labels), ``ema_collect_params`` (gathering both
-paths' parameters for the EMA) and the stages of one view of the augmentation.
+paths' parameters for the EMA) and the stages of the augmentation (uint8 to float once per
+batch, then per view: crop+flip, colour jitter, grayscale, blur, normalisation).
 
 Timer: ``time.perf_counter`` (wall clock). torch runs 2 intra-op threads; a thread's CPU time
-would miss the second thread's work, so the machine must be quiet: run it through the queue
-(the 1-minute load average is sampled while it runs and other busy processes are listed).
+would miss the second thread's work, so the machine must be quiet: run it through the queue.
+Recorded with the result: the 1-minute load average while measuring, the cores this process
+used, and every other process that used over 2% of a core meanwhile (SCHED_IDLE ones marked).
 
     python benchmarks/heavy_queue.py run -- python benchmarks/bench_pinas_cost.py   # ~2 min, 2 threads
     python benchmarks/bench_pinas_cost.py --quick [--out FILE]                      # smoke run, 1 thread
@@ -52,7 +54,6 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_latency import load as busy_processes  # noqa: E402
 from heavy_queue import tickets  # noqa: E402
 from study import Study, deep_merge, load_monitor  # noqa: E402
 
@@ -66,7 +67,7 @@ NECESSARY = {"student": 2, "teacher": 2, "optimiser": 1}
 """The issue's sum: part -> calls per step."""
 OTHER = {"data": 1, "views": 1, "sampler": 1, "ema_queue": 1}
 DIAGNOSTICS = {"teacher_prepare": 1, "classifier_logits": 2, "ema_collect_params": 1,
-               "view_to_float": 4, "view_crop_flip": 4, "view_color_jitter": 4, "view_grayscale": 4, "view_blur": 4, "view_normalise": 4}
+               "views_to_float": 1, "view_crop_flip": 4, "view_color_jitter": 4, "view_grayscale": 4, "view_blur": 4, "view_normalise": 4}
 """Measured but not summed (they repeat or split parts above); calls per step."""
 QUICK = {"train": {"batch_size": 32}, "teacher": {"queue_size": 256}}
 
@@ -144,9 +145,9 @@ def parts_of_step(trainer: Trainer, paths: list, draw: Callable[[int], list], ti
             timings.time("classifier_logits", lambda f=feats: supernet.classifier(f))
     timings.time("ema_collect_params", lambda: [path_parameters(s, p) for s in (supernet, teacher.supernet) for p in paths])
     mean, std = trainer.normalize.mean, trainer.normalize.std
+    unit = timings.time("views_to_float", lambda: raw.float().div(255))
     for _ in range(reg.views):
-        x = timings.time("view_to_float", lambda: raw.float().div(255))
-        x = timings.time("view_crop_flip", lambda x=x: augment.resized_crop_flip(x, generator))
+        x = timings.time("view_crop_flip", lambda: augment.resized_crop_flip(unit, generator))
         x = timings.time("view_color_jitter", lambda x=x: augment.color_jitter(x, generator))
         x = timings.time("view_grayscale", lambda x=x: augment.random_grayscale(x, generator))
         x = timings.time("view_blur", lambda x=x: augment.gaussian_blur(x, generator))
@@ -183,6 +184,28 @@ def summarise(whole: list[float], pairs: list[dict[str, list[float]]]) -> dict[s
         "unaccounted_share_of_whole": residual / whole_median,
         "parts": table,
     }
+
+
+def cpu_ticks() -> dict[int, tuple[int, str, int]]:
+    """Per process: CPU ticks so far (user + system), command line, scheduling policy (5 = SCHED_IDLE)."""
+    ticks = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            ticks[int(stat.parent.name)] = (int(fields[11]) + int(fields[12]), cmdline[:120], int(fields[38]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return ticks
+
+
+def others_while(before: dict[int, tuple[int, str, int]], after: dict[int, tuple[int, str, int]], seconds: float) -> list[str]:
+    """Other processes that used over 2% of a core between two snapshots, busiest first."""
+    hz, mine = os.sysconf("SC_CLK_TCK"), ancestors()
+    used = sorted(((after[pid][0] - before[pid][0]) / hz / seconds * 100, after[pid][1], after[pid][2])
+                  for pid in after if pid in before and pid not in mine)
+    return [f"{pct:.0f}% of a core{' (SCHED_IDLE)' if policy == 5 else ''}: {cmd}" for pct, cmd, policy in reversed(used) if pct > 2]
 
 
 def machine_holder() -> dict[str, Any]:
@@ -241,7 +264,6 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     holder = machine_holder()
-    busy_before = busy_processes()
     with tempfile.TemporaryDirectory() as tmp:
         study = Study(quick=args.quick, results=Path(tmp) / "results", runs=Path(tmp) / "runs")
         config = study.training_config("pinas", seed=0)
@@ -264,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         generator = torch.Generator().manual_seed(0)
         whole: list[float] = []
         setup_seconds = time.perf_counter() - started
+        ticks, cpu, wall = cpu_ticks(), time.process_time(), time.perf_counter()
         with load_monitor() as load:
             for pair in range(args.warmup + args.steps):
                 start = timings.now()
@@ -274,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                     timings.pairs.pop()
                 else:
                     whole.append(seconds)
-        busy_after = busy_processes()
+        wall = time.perf_counter() - wall
+        cpu = time.process_time() - cpu
+        others = others_while(ticks, cpu_ticks(), wall)
     summary = summarise(whole, timings.pairs)
     result = {
         "benchmark": "pinas_step_cost",
@@ -288,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         **summary,
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                     "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "heavy_queue": holder,
-                    "load_1min_while_measuring": load, "busy_before": busy_before, "busy_after": busy_after},
+                    "load_1min_while_measuring": load, "this_process_cores_while_measuring": cpu / wall,
+                    "other_processes_while_measuring": others},
         "setup_seconds": setup_seconds,
         "seconds": time.perf_counter() - started,
     }
@@ -297,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(render(summary))
+    print(f"this process used {cpu / wall:.2f} cores while measuring; others: {'; '.join(others) or 'none over 2%'}")
     print(f"load (1-min average while measuring): mean {load['load_mean']:.2f}, max {load['load_max']:.2f}; "
           f"{result['seconds']:.0f} s in all -> {out}")
     return 0

@@ -34,3 +34,4 @@ def test_quick_mode_writes_positive_finite_ratios(tmp_path, shared_data):
     # the whole step is at least its necessary parts' order of magnitude: it runs all of them
     assert data["seconds_per_step"]["whole"]["median"] > 0.3 * data["seconds_per_step"]["necessary_sum"]["median"]
     assert "load_mean" in data["machine"]["load_1min_while_measuring"]
+    assert isinstance(data["machine"]["other_processes_while_measuring"], list)
