@@ -59,6 +59,7 @@ from study import Study, deep_merge, load_monitor  # noqa: E402
 
 from nas_core.api import Batch, StepContext  # noqa: E402
 from nas_core.trainer import Trainer  # noqa: E402
+import nas_pinas  # noqa: E402
 from nas_pinas import augment  # noqa: E402
 from nas_pinas.components import KEYS, QUEUE, path_parameters  # noqa: E402
 
@@ -309,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         "timer": "time.perf_counter (wall clock; torch intra-op threads as below, CPU)",
         "training": "study.yaml trainings.pinas (Study.training_config, seed 0)" + (" with batch 32, queue 256 (--quick)" if args.quick else ""),
         "space": config["space"], "batch_size": config["train"]["batch_size"], "teacher": config["teacher"], "regularizers": config["regularizers"],
+        "nas_pinas": str(Path(nas_pinas.__file__).parent),
         "warmup_pairs": args.warmup, "measured_pairs": args.steps,
         **summary,
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
