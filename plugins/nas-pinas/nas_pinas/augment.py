@@ -6,11 +6,6 @@ contrast, saturation, hue, each 0.4, applied in that fixed order -- torchvision 
 order); grayscale with p=0.2; Gaussian blur with p=0.5 (sigma 0.1-2.0, kernel ~10% of the image
 side, odd, at least 3). Hue is shifted by a rotation in YIQ space, a linear stand-in for the
 HSV round trip that is exact for the hue angle and cheap on a batch. Output is normalised.
-
-Every random draw is made for the whole batch (so the generator advances the same whatever was
-drawn), but the jitter, grayscale and blur are computed only for the images drawn to get them;
-the others are passed through untouched (before, every image went through all three and the
-draw chose afterwards: a quarter of the augmentation's time was thrown away).
 """
 
 from __future__ import annotations
@@ -21,7 +16,6 @@ import torch
 import torch.nn.functional as F
 
 _YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-_YIQ_INV = torch.linalg.inv(_YIQ)
 _GRAY = torch.tensor([0.299, 0.587, 0.114])
 
 
@@ -47,77 +41,59 @@ def resized_crop_flip(x: torch.Tensor, g: torch.Generator, scale: tuple[float, f
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-def _chosen(apply: torch.Tensor) -> torch.Tensor:
-    """Indices of the images a transform was drawn for."""
-    return apply.nonzero().squeeze(1)
-
-
-def _put(x: torch.Tensor, rows: torch.Tensor, changed: torch.Tensor) -> torch.Tensor:
-    """``x`` with the images ``rows`` replaced by ``changed`` (a new tensor; ``x`` is kept)."""
-    return changed if len(rows) == len(x) else x.index_copy(0, rows.to(x.device), changed)
-
-
 def color_jitter(x: torch.Tensor, g: torch.Generator, strength: float = 0.4, p: float = 0.8) -> torch.Tensor:
     """Brightness, contrast, saturation and hue jitter on a [0, 1] batch, per image with prob p."""
     n, dev = x.shape[0], x.device
-    rows = _chosen(torch.rand(n, generator=g) < p)
-    b = _rand(n, 1 - strength, 1 + strength, g)
-    c = _rand(n, 1 - strength, 1 + strength, g)
-    s = _rand(n, 1 - strength, 1 + strength, g)
-    hue = _rand(n, -min(strength, 0.5), min(strength, 0.5), g)
-    m = len(rows)
-    if m == 0:
-        return x
-    b, c, s = (v[rows].view(m, 1, 1, 1).to(dev) for v in (b, c, s))
-    hue = hue[rows].to(dev) * 2 * math.pi
+    apply = (torch.rand(n, generator=g) < p).float().view(n, 1, 1, 1).to(dev)
+    b = _rand(n, 1 - strength, 1 + strength, g).view(n, 1, 1, 1).to(dev)
+    c = _rand(n, 1 - strength, 1 + strength, g).view(n, 1, 1, 1).to(dev)
+    s = _rand(n, 1 - strength, 1 + strength, g).view(n, 1, 1, 1).to(dev)
+    hue = _rand(n, -min(strength, 0.5), min(strength, 0.5), g).to(dev) * 2 * math.pi
     gray_w = _GRAY.to(dev).view(1, 3, 1, 1)
-    y = (x[rows.to(dev)] * b).clamp(0, 1)
+    y = (x * b).clamp(0, 1)
     mean = (y * gray_w).sum(1, keepdim=True).mean((2, 3), keepdim=True)
     y = ((y - mean) * c + mean).clamp(0, 1)
     gray = (y * gray_w).sum(1, keepdim=True)
     y = ((y - gray) * s + gray).clamp(0, 1)
-    yiq, inv = _YIQ.to(dev), _YIQ_INV.to(dev)
+    yiq, inv = _YIQ.to(dev), torch.linalg.inv(_YIQ).to(dev)
     cos, sin = hue.cos(), hue.sin()
-    rot = torch.zeros(m, 3, 3, device=dev)
+    rot = torch.zeros(n, 3, 3, device=dev)
     rot[:, 0, 0] = 1
     rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = cos, -sin, sin, cos
-    matrix = inv @ rot @ yiq  # (m, 3, 3)
+    matrix = inv @ rot @ yiq  # (n, 3, 3)
     y = torch.einsum("nij,njhw->nihw", matrix, y).clamp(0, 1)
-    return _put(x, rows, y)
+    return apply * y + (1 - apply) * x
 
 
 def random_grayscale(x: torch.Tensor, g: torch.Generator, p: float = 0.2) -> torch.Tensor:
-    rows = _chosen(torch.rand(x.shape[0], generator=g) < p)
-    if len(rows) == 0:
-        return x
-    chosen = x[rows.to(x.device)]
-    gray = (chosen * _GRAY.to(x.device).view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(chosen).contiguous()
-    return _put(x, rows, gray)
+    n = x.shape[0]
+    apply = (torch.rand(n, generator=g) < p).float().view(n, 1, 1, 1).to(x.device)
+    gray = (x * _GRAY.to(x.device).view(1, 3, 1, 1)).sum(1, keepdim=True).expand_as(x)
+    return apply * gray + (1 - apply) * x
 
 
 def gaussian_blur(x: torch.Tensor, g: torch.Generator, p: float = 0.5, sigma: tuple[float, float] = (0.1, 2.0)) -> torch.Tensor:
-    """Separable Gaussian blur with a per-image sigma (a grouped conv over the blurred images)."""
+    """Separable Gaussian blur with a per-image sigma (a grouped conv over the whole batch)."""
     n, ch, hgt, wid = x.shape
     k = max(3, int(0.1 * min(hgt, wid)) // 2 * 2 + 1)
-    rows = _chosen(torch.rand(n, generator=g) < p)
+    apply = torch.rand(n, generator=g) < p
     sig = _rand(n, *sigma, g)
-    m = len(rows)
-    if m == 0:
-        return x
     offsets = torch.arange(k, dtype=torch.float32) - k // 2
-    kernel = torch.exp(-(offsets.view(1, k) ** 2) / (2 * sig[rows].view(m, 1) ** 2))
-    kernel = (kernel / kernel.sum(1, keepdim=True)).to(x.device)
-    kernel = kernel.repeat_interleave(ch, 0)  # (m*ch, k)
-    flat = x[rows.to(x.device)].reshape(1, m * ch, hgt, wid)
-    flat = F.conv2d(F.pad(flat, (k // 2, k // 2, 0, 0), mode="reflect"), kernel.view(m * ch, 1, 1, k), groups=m * ch)
-    flat = F.conv2d(F.pad(flat, (0, 0, k // 2, k // 2), mode="reflect"), kernel.view(m * ch, 1, k, 1), groups=m * ch)
-    return _put(x, rows, flat.view(m, ch, hgt, wid))
+    kernel = torch.exp(-(offsets.view(1, k) ** 2) / (2 * sig.view(n, 1) ** 2))
+    kernel = kernel / kernel.sum(1, keepdim=True)
+    identity = torch.zeros(k)
+    identity[k // 2] = 1
+    kernel = torch.where(apply.view(n, 1), kernel, identity.view(1, k)).to(x.device)
+    kernel = kernel.repeat_interleave(ch, 0)  # (n*ch, k)
+    flat = x.reshape(1, n * ch, hgt, wid)
+    flat = F.conv2d(F.pad(flat, (k // 2, k // 2, 0, 0), mode="reflect"), kernel.view(n * ch, 1, 1, k), groups=n * ch)
+    flat = F.conv2d(F.pad(flat, (0, 0, k // 2, k // 2), mode="reflect"), kernel.view(n * ch, 1, k, 1), groups=n * ch)
+    return flat.view(n, ch, hgt, wid)
 
 
-def moco_v2_view(images: torch.Tensor, g: torch.Generator, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """One augmented, normalised view of a batch: uint8, or float already scaled to [0, 1]
-    (convert once when making several views)."""
-    x = images.float().div(255) if images.dtype == torch.uint8 else images
+def moco_v2_view(raw: torch.Tensor, g: torch.Generator, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """One augmented, normalised view of a uint8 batch."""
+    x = raw.float().div(255)
     x = resized_crop_flip(x, g)
     x = color_jitter(x, g)
     x = random_grayscale(x, g)

@@ -169,8 +169,7 @@ class CrossPathInfoNCE(Regularizer):
             data, dev = self.context.data, batch.raw.device
             self._norm = (torch.tensor(data.mean, device=dev).view(1, -1, 1, 1), torch.tensor(data.std, device=dev).view(1, -1, 1, 1))
         mean, std = self._norm
-        unit = batch.raw.float().div(255)  # once for all views
-        views = [moco_v2_view(unit, self.generator, mean, std) for _ in range(self.views)]
+        views = [moco_v2_view(batch.raw, self.generator, mean, std) for _ in range(self.views)]
         return Batch(views, labels=None, raw=batch.raw)  # labels are never passed on
 
     # -- loss
