@@ -43,7 +43,7 @@ import torch
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, RESULTS, make_run, write_result  # noqa: E402
+from common import REPO, RESULTS, cpu_ticks, make_run, write_result  # noqa: E402
 
 from nas_core.components.searchers import EvolutionOptions, EvolutionSearcher  # noqa: E402
 from nas_core.config import ConstraintsConfig  # noqa: E402
@@ -59,27 +59,14 @@ SCARLET_CONFIG = REPO / "plugins" / "nas-scarlet" / "configs" / "scarlet-imagene
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
-def _cpu_ticks() -> dict[int, tuple[int, str]]:
-    ticks = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-            fields = text[text.rindex(")") + 2:].split()
-            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            ticks[int(stat.parent.name)] = (int(fields[11]) + int(fields[12]), cmdline[:120])
-        except (OSError, ValueError, IndexError):
-            continue
-    return ticks
-
-
 def load(window: float = 1.0) -> dict:
     """What else was running: load averages and every other process that used more than 5% of
     a core over a one-second window (measured, not averaged over the process's lifetime)."""
-    before = _cpu_ticks()
+    before = cpu_ticks()
     time.sleep(window)
-    after = _cpu_ticks()
+    after = cpu_ticks()
     hz = os.sysconf("SC_CLK_TCK")
-    others = sorted(((ticks - before[pid][0]) / hz / window * 100, cmd) for pid, (ticks, cmd) in after.items()
+    others = sorted(((ticks - before[pid][0]) / hz / window * 100, cmd) for pid, (ticks, cmd, _policy) in after.items()
                     if pid in before and pid != os.getpid())
     return {"loadavg": [round(v, 2) for v in os.getloadavg()],
             "other_processes_over_5pct": [f"{pct:.0f}% {cmd}" for pct, cmd in reversed(others) if pct > 5]}

@@ -39,7 +39,6 @@ Result: ``benchmarks/results/pinas_step_cost.json`` (``pinas_step_cost-quick.jso
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -54,6 +53,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import cpu_ticks, write_result  # noqa: E402
 from heavy_queue import tickets  # noqa: E402
 from study import Study, deep_merge, load_monitor  # noqa: E402
 
@@ -63,7 +63,6 @@ import nas_pinas  # noqa: E402
 from nas_pinas import augment  # noqa: E402
 from nas_pinas.components import KEYS, QUEUE, path_parameters  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 NECESSARY = {"student": 2, "teacher": 2, "optimiser": 1}
 """The issue's sum: part -> calls per step."""
 OTHER = {"data": 1, "views": 1, "sampler": 1, "ema_queue": 1}
@@ -187,20 +186,6 @@ def summarise(whole: list[float], pairs: list[dict[str, list[float]]]) -> dict[s
     }
 
 
-def cpu_ticks() -> dict[int, tuple[int, str, int]]:
-    """Per process: CPU ticks so far (user + system), command line, scheduling policy (5 = SCHED_IDLE)."""
-    ticks = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-            fields = text[text.rindex(")") + 2 :].split()
-            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            ticks[int(stat.parent.name)] = (int(fields[11]) + int(fields[12]), cmdline[:120], int(fields[38]))
-        except (OSError, ValueError, IndexError):
-            continue
-    return ticks
-
-
 def others_while(before: dict[int, tuple[int, str, int]], after: dict[int, tuple[int, str, int]], seconds: float) -> list[str]:
     """Other processes that used over 2% of a core between two snapshots, busiest first."""
     hz, mine = os.sysconf("SC_CLK_TCK"), ancestors()
@@ -261,7 +246,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.steps, args.warmup, args.threads = 3, 1, 1
-    out = args.out or RESULTS / f"pinas_step_cost{'-quick' if args.quick else ''}.json"
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     holder = machine_holder()
@@ -303,9 +287,6 @@ def main(argv: list[str] | None = None) -> int:
         others = others_while(ticks, cpu_ticks(), wall)
     summary = summarise(whole, timings.pairs)
     result = {
-        "benchmark": "pinas_step_cost",
-        "quick": args.quick,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "what": "Pi-NAS training step (engine Trainer.train_step) vs the sum of its parts timed alone on the same paths",
         "timer": "time.perf_counter (wall clock; torch intra-op threads as below, CPU)",
         "training": "study.yaml trainings.pinas (Study.training_config, seed 0)" + (" with batch 32, queue 256 (--quick)" if args.quick else ""),
@@ -322,8 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not all(math.isfinite(result[k]) and result[k] > 0 for k in ("ratio_whole_to_necessary", "ratio_whole_to_all_parts")):
         raise SystemExit(f"error: ratios not positive and finite: {result['ratio_whole_to_necessary']}, {result['ratio_whole_to_all_parts']}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    out = write_result("pinas_step_cost", result, args.quick, args.out)
     print(render(summary))
     print(f"this process used {cpu / wall:.2f} cores while measuring; others: {'; '.join(others) or 'none over 2%'}")
     print(f"load (1-min average while measuring): mean {load['load_mean']:.2f}, max {load['load_max']:.2f}; "

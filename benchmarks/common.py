@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -22,10 +23,11 @@ def make_run(run_dir: Path, overrides: list[str], config: Path | None = None) ->
     return Run.create(load_config(config or REPO / "tests" / "base.yaml", base + overrides))
 
 
-def write_result(name: str, data: dict[str, Any], quick: bool) -> Path:
-    """benchmarks/results/<name>[-quick].json with machine facts and a timestamp."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}{'-quick' if quick else ''}.json"
+def write_result(name: str, data: dict[str, Any], quick: bool, path: Path | None = None) -> Path:
+    """benchmarks/results/<name>[-quick].json (or ``path``) with machine facts and a timestamp,
+    written atomically; a ``machine`` entry in ``data`` replaces the default one."""
+    path = path or RESULTS / f"{name}{'-quick' if quick else ''}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
         "quick": quick,
@@ -37,3 +39,18 @@ def write_result(name: str, data: dict[str, Any], quick: bool) -> Path:
     tmp.write_text(json.dumps(payload, indent=1))
     tmp.replace(path)
     return path
+
+
+def cpu_ticks() -> dict[int, tuple[int, str, int]]:
+    """Per process: CPU ticks so far (user + system), command line (first 120 characters) and
+    scheduling policy (5 = SCHED_IDLE), from /proc: two snapshots tell what else used the CPU."""
+    ticks = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            ticks[int(stat.parent.name)] = (int(fields[11]) + int(fields[12]), cmdline[:120], int(fields[38]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return ticks
