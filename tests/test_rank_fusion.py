@@ -155,6 +155,16 @@ def test_accuracy_can_be_a_member_and_lends_its_recalibration_batches(tiny_run):
     assert all(0 <= s <= 1 for s in scores)
 
 
+def test_a_weight_zero_member_does_not_lend_its_batches_while_a_scored_member_recalibrates(tiny_run):
+    context = tiny_run.context
+    unscored = {"weight": 0, "evaluator": {"name": "accuracy", "bn_recal_batches": 3, "batch_size": 16}}
+    scored = {"weight": 1, "evaluator": {"name": "accuracy", "bn_recal_batches": 1, "batch_size": 16}}
+    evaluator = context.build("evaluator", {"name": "rank-fusion", "members": [unscored, scored]})
+    assert len(evaluator.recalibration_batches()) == 1
+    alone = context.build("evaluator", {"name": "rank-fusion", "members": [unscored, {"weight": 1, "evaluator": {"name": "macs"}}]})
+    assert len(alone.recalibration_batches()) == 3  # no scored member recalibrates: the subnet still gets statistics
+
+
 def test_the_loss_metric_is_the_negative_mean_cross_entropy(tiny_run):
     context, supernet = tiny_run.context, tiny_run.supernet
     by_loss = context.build("evaluator", {"name": "accuracy", "metric": "loss", "bn_recal_batches": 0, "batch_size": 7})

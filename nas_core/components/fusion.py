@@ -179,10 +179,13 @@ class RankFusionEvaluator(Evaluator):
         return any(weight > 0 and member.reads_supernet for weight, member in zip(self.weights, self.members, strict=True))
 
     def recalibration_batches(self) -> list[torch.Tensor]:
-        """The first member's (in config order) that recalibrates BN: ``nas export`` gives the
-        exported subnet the statistics that member scored it with."""
-        for member in self.members:
-            batches = member.recalibration_batches()
+        """The batches of the first scored member (weight above 0, config order) that
+        recalibrates BN, so ``nas export`` gives the exported subnet the statistics its score was
+        taken with; only when no scored member recalibrates, the first weight-0 member's that
+        does (the subnet still gets statistics of its own, not the supernet's mixture)."""
+        scored_first = sorted(range(len(self.members)), key=lambda i: self.weights[i] == 0)
+        for i in scored_first:
+            batches = self.members[i].recalibration_batches()
             if batches:
                 return batches
         return []
