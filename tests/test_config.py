@@ -76,6 +76,17 @@ def test_show_contains_defaults_and_component_options():
     assert data["space"]["width"] == 0.25 and data["space"]["num_classes"] == 10
 
 
+def test_the_trained_supernet_config_checks_and_scores_by_supernet_accuracy():
+    """configs/supernet.yaml (README: search with a trained supernet) validates with its plugin,
+    and it scores by the trained supernet's accuracy, so `nas run` trains before it searches."""
+    from nas_test_helpers import nas
+
+    proc = nas("config", "check", str(REPO / "configs" / "supernet.yaml"))
+    assert proc.returncode == 0, proc.stderr
+    config = full(REPO / "configs" / "supernet.yaml")
+    assert config.evaluator.name == "accuracy" and config.search.constraints.max_flops is not None
+
+
 def test_the_main_job_is_a_search_under_a_macs_budget_that_checks():
     """configs/quickstart.yaml (the README's first command) builds all its components, plugin
     evaluators inside the fusion included, and searches under a MACs limit the space can meet."""

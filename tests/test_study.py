@@ -88,6 +88,24 @@ def test_the_study_measures_the_main_job_as_shipped(tmp_path, shared_data):
     assert shipped["search"]["constraints"]["max_flops"] in [round(limit["max_macs"]) for limit in limits]
 
 
+def test_the_shipped_supernet_config_is_the_studys_best_supernet_recipe(tmp_path, shared_data):
+    """configs/supernet.yaml (the README's trained-supernet search) trains and scores exactly as
+    the study's `rank-naswot-u4` unit it quotes; this fails when the two drift."""
+    import yaml
+
+    shipped = yaml.safe_load((REPO / "configs" / "supernet.yaml").read_text())
+    the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
+    recipe = the_study.method_config("rank-naswot-u4", 0)
+    for section in ("space", "sampler", "regularizers", "plugins", "evaluator"):
+        assert recipe[section] == shipped[section], section
+    for key in ("batch_size", "optimizer", "scheduler", "max_steps"):
+        assert recipe["train"][key] == shipped["train"][key], key
+    assert recipe["search"]["searcher"] == shipped["search"]["searcher"]
+    assert recipe["data"] == shipped["data"]
+    limits = the_study.samples()["limits"]
+    assert shipped["search"]["constraints"]["max_flops"] in [round(limit["max_macs"]) for limit in limits]
+
+
 def test_a_method_without_training_is_charged_none_and_must_be_training_free(tmp_path, shared_data, monkeypatch):
     """`training: none`: nothing is trained (no queue, no train record, 0 train seconds in the
     report); such a method whose evaluator reads the supernet is refused before it scores."""
