@@ -1,0 +1,41 @@
+"""benchmarks/layer_effects.py: the additive per-layer fit, and its reading of the committed study."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from nas_test_helpers import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import layer_effects  # noqa: E402
+
+
+def test_an_additive_score_is_recovered_exactly_and_leaves_no_residual():
+    rng = np.random.default_rng(0)
+    archs = ["".join(rng.choice(list("012"), size=8)) for _ in range(300)]
+    effect = {(layer, op): (layer + 1) * op for layer in range(8) for op in (1, 2)}
+    scores = [sum(effect[(layer, int(c))] for layer, c in enumerate(a) if c != "0") for a in archs]
+    found = layer_effects.fit(layer_effects.design(archs), scores)
+    assert found["r2"] == pytest.approx(1.0)
+    assert np.abs(found["residual"]).max() < 1e-9
+    effects = np.array(found["effects"])
+    # standardised: proportional to the true effects, largest at the last layer's MB6_K5
+    assert effects.argmax() == effects.size - 1
+    assert effects[0, 1] == pytest.approx(2 * effects[0, 0])
+
+
+def test_the_committed_study_shows_every_supernet_overrating_the_last_stage(tmp_path, shared_data):
+    out = tmp_path / "layer-effects.json"
+    assert layer_effects.main(["--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["scorers"]
+    truth = np.array(rows["ground truth"]["effects"])
+    spos = np.array(rows["spos-s0"]["effects"])
+    assert 0 < rows["spos-s0"]["r2"] < 1
+    assert truth[0].mean() > truth[6].mean()  # the ground truth: L0 matters, L6 barely
+    assert spos[6].mean() > truth[6].mean() + 0.3  # the SPOS supernet overrates L6
+    assert spos[0].mean() < truth[0].mean()  # and underrates L0
+    assert "tune-w0.5-s0" not in rows  # tuning-only runs are left out of the 400-network fit
