@@ -15,7 +15,15 @@ Reads only stored results (no training, no evaluation; seconds):
 
     python benchmarks/layer_effects.py            # -> benchmarks/results/study/layer-effects.json
 
-It describes the samples to explain the study's numbers; it chooses nothing.
+Then, per sample, what the remainder is worth (``remainder``): each supernet's remainder (after
+its own label-free additive fit on that sample) rank-averaged into the shipped main job's scores
+(``--base``, default ``quickstart-s0``) at the weight the TUNING sample prefers, reported on
+REPORT. Two rows use labels and are explanations, not methods: the ground truth's own additive
+part (the ceiling of any per-layer-additive scorer), and that part plus a supernet's remainder;
+and one label-using method, counted: an additive predictor fitted (ridge) on k labelled networks
+drawn from TUNING, ranked on REPORT, 30 draws per k.
+
+It describes the samples to explain the study's numbers; it chooses nothing it then reports.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+from scipy.stats import rankdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from study import read_json, write_json  # noqa: E402
@@ -34,6 +43,9 @@ from nas_core.ground_truth import load_table  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "study"
 OPS = ("MB3_K3", "MB6_K5")
+REMAINDER_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+LABEL_COUNTS = (10, 20, 40, 80)
+DRAWS = 30
 
 
 def design(archs: list[str]) -> np.ndarray:
@@ -82,6 +94,65 @@ def analyse(results: Path, table_path: str | None = None) -> dict:
     return {"networks": len(archs), "ops": list(OPS), "scorers": rows}
 
 
+def tau(a, b) -> float:
+    return float(stats.kendalltau(a, b)[0])
+
+
+def share(values) -> np.ndarray:
+    """Rank percentile inside the sample (the study's rank-averaging)."""
+    return rankdata(values) / len(values)
+
+
+def remainder(archs: list[str], scores) -> np.ndarray:
+    return fit(design(archs), scores)["residual"]
+
+
+def remainder_value(results: Path, table, base: str, label_seed: int = 0) -> dict:
+    """What a supernet's remainder adds to ``base`` (weight chosen on TUNING), the labelled
+    additive ceiling, and the k-label additive predictor (see the module docstring)."""
+    samples = read_json(results / "samples.json")
+    truth = {s: np.array([table[a].mean_acc for a in samples[s]]) for s in ("tuning", "report")}
+    base_scores = read_json(results / "methods" / f"{base}.json")["scores"]
+    supernets = {n: sc for n, sc in scorers(results).items() if (results / "methods" / f"{n}.json").is_file() and n != base}
+
+    def halves(scores):
+        return {"tuning": scores[:200], "report": scores[200:]} if len(scores) == 400 else scores
+
+    def fused(sample, first, rest, weight):
+        return share(first) + weight * share(rest)
+
+    out = {"base": base, "base_tau": {s: tau(base_scores[s], truth[s]) for s in truth}, "supernets": {}}
+    for name, scores in supernets.items():
+        parts = {s: remainder(samples[s], halves(scores)[s]) for s in truth}
+        taus = {w: tau(fused("tuning", base_scores["tuning"], parts["tuning"], w), truth["tuning"]) for w in REMAINDER_WEIGHTS}
+        weight = max(REMAINDER_WEIGHTS, key=lambda w: (round(taus[w], 12), -w))
+        out["supernets"][name] = {"weight": weight, "tuning": taus[weight], "report": tau(fused("report", base_scores["report"], parts["report"], weight), truth["report"])}
+    # labelled explanations: the ground truth's additive part, alone and with SPOS's remainder
+    additive = {s: design(samples[s]) @ np.linalg.lstsq(design(samples[s]), truth[s], rcond=None)[0] for s in truth}
+    spos = {s: remainder(samples[s], halves(supernets["spos-s0"])[s]) for s in truth} if "spos-s0" in supernets else None
+    ceiling = {"additive": {s: tau(additive[s], truth[s]) for s in truth}}
+    if spos:
+        taus = {w: tau(fused("tuning", additive["tuning"], spos["tuning"], w), truth["tuning"]) for w in REMAINDER_WEIGHTS}
+        weight = max(REMAINDER_WEIGHTS, key=lambda w: (round(taus[w], 12), -w))
+        ceiling["plus_spos_remainder"] = {"weight": weight, "tuning": taus[weight], "report": tau(fused("report", additive["report"], spos["report"], weight), truth["report"])}
+    out["labelled_ceiling"] = ceiling
+    # the label-using method: ridge on k labelled TUNING networks, ranked on REPORT
+    rng = np.random.default_rng(label_seed)
+    x_tuning, x_report = design(samples["tuning"]), design(samples["report"])
+    ridge = np.eye(x_tuning.shape[1])
+    ridge[0, 0] = 0.0  # the intercept is not shrunk
+    predictor = {}
+    for k in LABEL_COUNTS:
+        draws = []
+        for _ in range(DRAWS):
+            idx = rng.choice(len(x_tuning), k, replace=False)
+            coef = np.linalg.solve(x_tuning[idx].T @ x_tuning[idx] + ridge, x_tuning[idx].T @ truth["tuning"][idx])
+            draws.append(tau(x_report @ coef, truth["report"]))
+        predictor[str(k)] = {"labels": k, "report_tau_mean": float(np.mean(draws)), "report_tau_sd": float(np.std(draws))}
+    out["k_label_additive_predictor"] = predictor
+    return out
+
+
 def show(result: dict) -> None:
     rows = result["scorers"]
     layers = len(rows["ground truth"]["effects"])
@@ -92,14 +163,34 @@ def show(result: dict) -> None:
         print(name.ljust(24) + cells + f"  {row['r2']:6.3f}  {row['residual_tau']:+.3f}")
 
 
+def show_remainder(value: dict) -> None:
+    base = value["base_tau"]
+    print(f"\n{value['base']} (the base): tau tuning {base['tuning']:.3f} / REPORT {base['report']:.3f}")
+    print("base + a supernet's remainder (weight chosen on tuning):")
+    for name, row in value["supernets"].items():
+        print(f"  {name:24s} weight {row['weight']:.2f}  tuning {row['tuning']:.3f}  REPORT {row['report']:.3f}")
+    ceiling = value["labelled_ceiling"]
+    print(f"USES LABELS (explanation): the ground truth's additive part {ceiling['additive']['tuning']:.3f} / {ceiling['additive']['report']:.3f}", end="")
+    if "plus_spos_remainder" in ceiling:
+        row = ceiling["plus_spos_remainder"]
+        print(f"; + SPOS's remainder (weight {row['weight']:.2f}) {row['tuning']:.3f} / {row['report']:.3f}", end="")
+    print()
+    print("USES LABELS (method): additive predictor fitted on k labelled tuning networks, REPORT tau mean +- sd:")
+    for row in value["k_label_additive_predictor"].values():
+        print(f"  k={row['labels']:3d}: {row['report_tau_mean']:.3f} +- {row['report_tau_sd']:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS, help="the study's results directory")
     parser.add_argument("--ground-truth", default=None, help="NAS-Bench-Macro table (default: $NAS_DATA's)")
+    parser.add_argument("--base", default="quickstart-s0", help="the method whose scores a remainder is fused into")
     parser.add_argument("--out", type=Path, default=None, help="where the JSON goes (default: RESULTS/layer-effects.json)")
     args = parser.parse_args(argv)
     result = analyse(args.results, args.ground_truth)
     show(result)
+    result["remainder"] = remainder_value(args.results, load_table(args.ground_truth), args.base)
+    show_remainder(result["remainder"])
     out = args.out or args.results / "layer-effects.json"
     write_json(out, result)
     print(f"-> {out}")

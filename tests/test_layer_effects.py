@@ -31,7 +31,8 @@ def test_an_additive_score_is_recovered_exactly_and_leaves_no_residual():
 def test_the_committed_study_shows_every_supernet_overrating_the_last_stage(tmp_path, shared_data):
     out = tmp_path / "layer-effects.json"
     assert layer_effects.main(["--out", str(out)]) == 0
-    rows = json.loads(out.read_text())["scorers"]
+    result = json.loads(out.read_text())
+    rows = result["scorers"]
     truth = np.array(rows["ground truth"]["effects"])
     spos = np.array(rows["spos-s0"]["effects"])
     assert 0 < rows["spos-s0"]["r2"] < 1
@@ -39,3 +40,8 @@ def test_the_committed_study_shows_every_supernet_overrating_the_last_stage(tmp_
     assert spos[6].mean() > truth[6].mean() + 0.3  # the SPOS supernet overrates L6
     assert spos[0].mean() < truth[0].mean()  # and underrates L0
     assert "tune-w0.5-s0" not in rows  # tuning-only runs are left out of the 400-network fit
+    # the ground truth's additive part outranks the shipped main job: its weights are the gap
+    value = result["remainder"]
+    assert value["labelled_ceiling"]["additive"]["report"] > value["base_tau"]["report"] + 0.03
+    assert value["supernets"]["spos-s0"]["weight"] in layer_effects.REMAINDER_WEIGHTS
+    assert set(value["k_label_additive_predictor"]) == {str(k) for k in layer_effects.LABEL_COUNTS}
