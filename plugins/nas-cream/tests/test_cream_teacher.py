@@ -283,3 +283,35 @@ def test_components_refuse_configs_they_cannot_work_with(nas_kit):
     with pytest.raises(NasError, match="3 choices"):
         run, _ = nas_kit.open({"plugins": {"enable": ["cream"]}, "sampler": {"name": "cream", "prior": "categorical"}})
         run.sampler
+
+
+def test_board_refresh_rescores_every_entry_with_the_current_weights(cream_run, teacher):
+    """``board_refresh_every``: the fixture's entries carry made-up admission accuracies (90, 80,
+    70); after a refresh step each entry holds its held-out top-1 under the current weights and
+    its own current outputs on its stored images, the board is re-sorted, BN statistics are left
+    as they were; a step that is not a multiple leaves the entries alone."""
+    supernet = cream_run.supernet
+    teacher.options = teacher.options.model_copy(update={"admission_images": 32, "board_refresh_every": 11})
+    held = evaluation_data(cream_run.context, split="val", bn_recal_batches=0, max_images=32)
+    batch = batch_of(cream_run)
+    with torch.no_grad():
+        logits = supernet(batch.inputs, PATH)
+    teacher.update(ctx_at(cream_run, 9, batch), [PathOutput(torch.zeros(16, 1), logits)])  # 10 steps done: no refresh
+    assert [e.acc for e in teacher.board if e.arch != PATH] == [90.0, 80.0, 70.0]
+
+    buffers = {k: v.clone() for k, v in supernet.state_dict().items() if "running" in k}
+    teacher.update(ctx_at(cream_run, 10, batch), [PathOutput(torch.zeros(16, 1), logits)])  # 11 steps done: refresh
+    assert all(torch.equal(v, supernet.state_dict()[k]) for k, v in buffers.items())
+    with torch.no_grad(), preserved_bn_state(supernet):
+        supernet.train()
+        for entry in teacher.board:
+            expected = accuracy(lambda x: supernet(x, entry.arch), held.images, held.labels, cream_run.config.train.batch_size)
+            assert entry.acc == expected
+            assert torch.allclose(entry.probs, F.softmax(supernet(entry.images, entry.arch), 1))
+    accs = [e.acc for e in teacher.board]
+    assert accs == sorted(accs, reverse=True) and 90.0 not in accs
+
+
+def test_board_refresh_needs_the_held_out_yardstick():
+    with pytest.raises(ValueError, match="board_refresh_every re-scores entries on the held-out set: it needs admission_data: heldout"):
+        CreamTeacherOptions(board_refresh_every=250, admission_data="batch")
