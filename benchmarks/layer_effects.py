@@ -34,10 +34,9 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
-from scipy.stats import rankdata
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study import read_json, write_json  # noqa: E402
+from study import rank_fusion_on_tuning, read_json, write_json  # noqa: E402
 
 from nas_core.ground_truth import load_table  # noqa: E402
 
@@ -63,34 +62,29 @@ def fit(x: np.ndarray, scores: list[float]) -> dict:
     return {"effects": coef[1:].reshape(-1, len(OPS)).tolist(), "r2": float(1 - residual.var() / y.var()), "residual": residual}
 
 
-def scorers(results: Path) -> dict[str, list[float]]:
-    """Every finished method (`name-s<seed>`) and proxy, scores over tuning + report, in order.
+def sample_scores(results: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, list[float]]]]:
+    """Every finished method (`name-s<seed>`) and every proxy: their scores per sample.
 
     Methods scored on the tuning sample only (recipe-tuning runs) are left out: the fit needs
     the same 400 networks for every scorer.
     """
-    out = {}
+    methods = {}
     for path in sorted((results / "methods").glob("*.json")):
         scores = read_json(path)["scores"]
-        if "report" not in scores:
-            continue
-        out[path.stem] = scores["tuning"] + scores["report"]
-    for name, entry in read_json(results / "references.json")["proxies"].items():
-        out[name] = entry["scores"]["tuning"] + entry["scores"]["report"]
-    return out
+        if "report" in scores:
+            methods[path.stem] = scores
+    proxies = {name: entry["scores"] for name, entry in read_json(results / "references.json")["proxies"].items()}
+    return methods, proxies
 
 
-def analyse(results: Path, table_path: str | None = None) -> dict:
-    samples = read_json(results / "samples.json")
-    archs = samples["tuning"] + samples["report"]
-    table = load_table(table_path)
+def analyse(archs: list[str], truth: list[float], scorers: dict[str, list[float]]) -> dict:
+    """Per-layer effects, R^2 and remainder tau of every scorer (scores over ``archs``)."""
     x = design(archs)
-    truth = fit(x, [table[a].mean_acc for a in archs])
-    rows = {"ground truth": {"effects": truth["effects"], "r2": truth["r2"], "residual_tau": 1.0}}
-    for name, scores in scorers(results).items():
+    reference = fit(x, truth)
+    rows = {"ground truth": {"effects": reference["effects"], "r2": reference["r2"], "residual_tau": 1.0}}
+    for name, scores in scorers.items():
         found = fit(x, scores)
-        tau = stats.kendalltau(found["residual"], truth["residual"])[0]
-        rows[name] = {"effects": found["effects"], "r2": found["r2"], "residual_tau": float(tau)}
+        rows[name] = {"effects": found["effects"], "r2": found["r2"], "residual_tau": tau(found["residual"], reference["residual"])}
     return {"networks": len(archs), "ops": list(OPS), "scorers": rows}
 
 
@@ -98,43 +92,32 @@ def tau(a, b) -> float:
     return float(stats.kendalltau(a, b)[0])
 
 
-def share(values) -> np.ndarray:
-    """Rank percentile inside the sample (the study's rank-averaging)."""
-    return rankdata(values) / len(values)
-
-
 def remainder(archs: list[str], scores) -> np.ndarray:
     return fit(design(archs), scores)["residual"]
 
 
-def remainder_value(results: Path, table, base: str, label_seed: int = 0) -> dict:
+def fused_on_tuning(first: dict, rest: dict, truth: dict) -> dict:
+    """``first`` + w x ``rest`` by rank averaging, w from REMAINDER_WEIGHTS chosen on TUNING
+    (the study's own rule), with its tau on both samples."""
+    fused = rank_fusion_on_tuning({"first": first, "rest": rest}, truth, list(REMAINDER_WEIGHTS))
+    return {"weight": fused["weights"]["rest"], **{s: tau(fused["scores"][s], truth[s]) for s in ("tuning", "report")}}
+
+
+def remainder_value(samples: dict, truth: dict, methods: dict, base: str, label_seed: int = 0) -> dict:
     """What a supernet's remainder adds to ``base`` (weight chosen on TUNING), the labelled
     additive ceiling, and the k-label additive predictor (see the module docstring)."""
-    samples = read_json(results / "samples.json")
-    truth = {s: np.array([table[a].mean_acc for a in samples[s]]) for s in ("tuning", "report")}
-    base_scores = read_json(results / "methods" / f"{base}.json")["scores"]
-    supernets = {n: sc for n, sc in scorers(results).items() if (results / "methods" / f"{n}.json").is_file() and n != base}
-
-    def halves(scores):
-        return {"tuning": scores[:200], "report": scores[200:]} if len(scores) == 400 else scores
-
-    def fused(sample, first, rest, weight):
-        return share(first) + weight * share(rest)
-
-    out = {"base": base, "base_tau": {s: tau(base_scores[s], truth[s]) for s in truth}, "supernets": {}}
-    for name, scores in supernets.items():
-        parts = {s: remainder(samples[s], halves(scores)[s]) for s in truth}
-        taus = {w: tau(fused("tuning", base_scores["tuning"], parts["tuning"], w), truth["tuning"]) for w in REMAINDER_WEIGHTS}
-        weight = max(REMAINDER_WEIGHTS, key=lambda w: (round(taus[w], 12), -w))
-        out["supernets"][name] = {"weight": weight, "tuning": taus[weight], "report": tau(fused("report", base_scores["report"], parts["report"], weight), truth["report"])}
+    remainders = {n: {s: remainder(samples[s], scores[s]) for s in truth} for n, scores in methods.items() if n != base}
+    base_scores = methods[base]
+    out = {
+        "base": base,
+        "base_tau": {s: tau(base_scores[s], truth[s]) for s in truth},
+        "supernets": {name: fused_on_tuning(base_scores, parts, truth) for name, parts in remainders.items()},
+    }
     # labelled explanations: the ground truth's additive part, alone and with SPOS's remainder
     additive = {s: design(samples[s]) @ np.linalg.lstsq(design(samples[s]), truth[s], rcond=None)[0] for s in truth}
-    spos = {s: remainder(samples[s], halves(supernets["spos-s0"])[s]) for s in truth} if "spos-s0" in supernets else None
     ceiling = {"additive": {s: tau(additive[s], truth[s]) for s in truth}}
-    if spos:
-        taus = {w: tau(fused("tuning", additive["tuning"], spos["tuning"], w), truth["tuning"]) for w in REMAINDER_WEIGHTS}
-        weight = max(REMAINDER_WEIGHTS, key=lambda w: (round(taus[w], 12), -w))
-        ceiling["plus_spos_remainder"] = {"weight": weight, "tuning": taus[weight], "report": tau(fused("report", additive["report"], spos["report"], weight), truth["report"])}
+    if "spos-s0" in remainders:
+        ceiling["plus_spos_remainder"] = fused_on_tuning(additive, remainders["spos-s0"], truth)
     out["labelled_ceiling"] = ceiling
     # the label-using method: ridge on k labelled TUNING networks, ranked on REPORT
     rng = np.random.default_rng(label_seed)
@@ -187,9 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="quickstart-s0", help="the method whose scores a remainder is fused into")
     parser.add_argument("--out", type=Path, default=None, help="where the JSON goes (default: RESULTS/layer-effects.json)")
     args = parser.parse_args(argv)
-    result = analyse(args.results, args.ground_truth)
+    samples = read_json(args.results / "samples.json")
+    table = load_table(args.ground_truth)
+    truth = {s: np.array([table[a].mean_acc for a in samples[s]]) for s in ("tuning", "report")}
+    methods, proxies = sample_scores(args.results)
+    both = {name: list(scores["tuning"]) + list(scores["report"]) for name, scores in {**methods, **proxies}.items()}
+    result = analyse(samples["tuning"] + samples["report"], list(truth["tuning"]) + list(truth["report"]), both)
     show(result)
-    result["remainder"] = remainder_value(args.results, load_table(args.ground_truth), args.base)
+    result["remainder"] = remainder_value(samples, truth, methods, args.base)
     show_remainder(result["remainder"])
     out = args.out or args.results / "layer-effects.json"
     write_json(out, result)

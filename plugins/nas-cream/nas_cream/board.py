@@ -97,9 +97,13 @@ class PathBoard:
             self.entries.append(entry)
         else:
             return False
-        self.entries.sort(key=BoardEntry.sort_key)
+        self.sort()
         del self.entries[self.size :]
         return True
+
+    def sort(self) -> None:
+        """Best first: accuracy descending, then fewer MACs, then the newer entry."""
+        self.entries.sort(key=BoardEntry.sort_key)
 
     def images(self) -> torch.Tensor:
         """All entries' stored images, concatenated in board order: (K * k, C, H, W)."""

@@ -216,17 +216,21 @@ class CreamTeacher(Teacher):
         """Re-score every entry on the held-out set with the current weights and recompute its
         own outputs on its stored images (train-mode BN, statistics restored); re-sort."""
         for entry in self.board:
-            entry.acc = self.admission_accuracy(supernet, entry.arch, None, None)
+            entry.acc = self.heldout_accuracy(supernet, entry.arch)
             with torch.no_grad(), preserved_bn_state(supernet):
                 supernet.train()
                 entry.probs = F.softmax(supernet(entry.images, entry.arch), dim=1)
-        self.board.entries.sort(key=BoardEntry.sort_key)
+        self.board.sort()
 
-    def admission_accuracy(self, supernet: Supernet, path: Arch, logits: torch.Tensor | None, labels: torch.Tensor | None) -> float:
+    def admission_accuracy(self, supernet: Supernet, path: Arch, logits: torch.Tensor, labels: torch.Tensor) -> float:
         """Top-1 (%) a path is admitted to the board with: on the fixed held-out set
         (``admission_data: heldout``), or from its pre-update logits on the training batch."""
         if self.options.admission_data == "batch":
             return 100.0 * float((logits.argmax(1) == labels).float().mean())
+        return self.heldout_accuracy(supernet, path)
+
+    def heldout_accuracy(self, supernet: Supernet, path: Arch) -> float:
+        """Top-1 (%) of ``path`` on the fixed held-out set, train-mode BN, statistics restored."""
         data = self.admission_set()
         chunk = self.context.config.train.batch_size
         with torch.no_grad(), preserved_bn_state(supernet):
