@@ -60,7 +60,7 @@ def overrides(variant: str, s: dict, run_dir: str, seed: int) -> list[str]:
     reg = {"pinas": "{}", "pinas-no-crosspath": "{cross_path: false}", "pinas-no-negatives": "{negatives: false}"}[variant]
     reg = reg.strip("{}")
     return common + [
-        "plugins.enable=[pinas]", "train.label_loss=none",
+        "plugins.enable=[pinas]", "train.label_loss=none", "data.augment=false",
         "train.optimizer={name: sgd, lr: 0.06, momentum: 0.9, weight_decay: 0.0001}", "sampler.name=cross-path",
         f"regularizers=[{{name: cross-path-infonce{', ' + reg if reg else ''}}}]",
         "teacher={name: mean-teacher, momentum: 0.99, queue_size: 1024, bn_groups: 2}",

@@ -528,6 +528,35 @@ def scores_by_identities(rows: dict[str, dict[str, Any]], groups: dict[str, list
     return out
 
 
+def component_curves(study: Study, most: int = 8) -> dict[str, list[dict[str, float]]]:
+    """What each training's components logged over training (the metrics named ``component/...``
+    in its curve: Cream's board and meta-network, LES drift, Pi-NAS feature spread), at most
+    ``most`` evenly spaced logged steps, the first and the last included. These are the mechanism
+    measurements behind a method's result, read from the committed training records."""
+    out = {}
+    for path in sorted((study.results / "train").glob("*.json")):
+        record = read_json(path)
+        curve = [point for point in record.get("curve", []) if any("/" in key for key in point)]
+        if not record.get("finished") or not curve:
+            continue
+        keep = np.unique(np.linspace(0, len(curve) - 1, min(most, len(curve))).round().astype(int))
+        out[f"{record['training']} (seed {record['seed']})"] = [
+            {key: value for key, value in curve[i].items() if key == "step" or "/" in key} for i in keep]
+    return out
+
+
+def component_curve_lines(curves: dict[str, list[dict[str, float]]]) -> list[str]:
+    """One table per training: its components' logged metrics (window means) over training."""
+    lines = []
+    for name, points in curves.items():
+        keys = sorted({key for point in points for key in point if key != "step"})
+        lines += ["", f"{name}: component metrics over training (means over each logging window):", "",
+                  "| step | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        for point in points:
+            lines.append(f"| {point['step']} | " + " | ".join(f"{point[k]:.4g}" if k in point else "" for k in keys) + " |")
+    return lines
+
+
 def summarize(study: Study) -> dict[str, Any]:
     """Statistics of every scorer on every sample it has; paired differences on the report sample."""
     samples = study.samples()
@@ -564,7 +593,7 @@ def summarize(study: Study) -> dict[str, Any]:
         table[name] = entry
     refs = read_json(study.results / "references.json")
     summary = {"spec": study.spec, "baseline": baseline, "limits": samples["limits"], "rows": table, "picks": refs.get("picks", {}),
-               "by_identities": scores_by_identities(rows, groups, truth)}
+               "by_identities": scores_by_identities(rows, groups, truth), "component_curves": component_curves(study)}
     write_json(study.results / "summary.json", summary)
     return summary
 
@@ -672,6 +701,7 @@ def markdown(summary: dict[str, Any]) -> str:
         for name, means in by.items():
             lines.append(f"| {name} | " + " | ".join(f"{means[n]:.2f}" if n in means else "" for n in counts) + " |")
     lines += board_history_lines(summary["rows"])
+    lines += component_curve_lines(summary.get("component_curves", {}))
     lines += ["", "Tuning sample (every choice is made here):", "",
               "| scorer | path-images | tau (tuning) [95% CI] | in-group tau | Spearman | final train loss | train s |", "|---|---|---|---|---|---|---|"]
     for name, row in summary["rows"].items():

@@ -124,7 +124,7 @@ def test_metadata_records_plugins_and_versions(trained_tiny):
 
 IMPOSSIBLE = {
     "cream-teacher-with-label-free-pinas": (
-        "plugins: {enable: [cream, pinas]}\ntrain: {label_loss: none}\nsampler: {name: cross-path}\n"
+        "plugins: {enable: [cream, pinas]}\ntrain: {label_loss: none}\ndata: {augment: false}\nsampler: {name: cross-path}\n"
         "teacher: {name: cream}\nregularizers: [{name: cross-path-infonce}]\n",
         "regularizer 'cross-path-infonce' needs train.label_loss: none, teacher 'cream' needs train.label_loss: ce; they cannot be combined",
     ),

@@ -283,3 +283,21 @@ def test_the_board_table_shows_at_most_eight_evenly_spaced_snapshots_per_trainin
     short = study.board_history_lines({"cream (seed 0)": {**row, "board_history": history[:3]}})
     assert [int(line.split("|")[2]) for line in short if line.startswith("| cream")] == [250, 500, 750]
     assert study.board_history_lines({"macs": reference}) == []
+
+
+def test_component_metrics_over_training_come_from_finished_training_records(tmp_path, shared_data):
+    """The mechanism tables (Cream's meta-network, LES drift, Pi-NAS feature spread) are read from
+    the committed training curves: only finished trainings, only ``component/...`` metrics, at
+    most eight evenly spaced points with the first and last kept."""
+    the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
+    train = tmp_path / "results" / "train"
+    curve = [{"step": 100 * (i + 1), "loss": 2.0, "cream/meta_rho": 0.4 + i / 100} for i in range(20)]
+    study.write_json(train / "cream-s0.json", {"training": "cream", "seed": 0, "finished": True, "curve": curve})
+    study.write_json(train / "cream-s1.json", {"training": "cream", "seed": 1, "finished": False, "curve": curve})
+    study.write_json(train / "spos-s0.json", {"training": "spos", "seed": 0, "finished": True, "curve": [{"step": 100, "loss": 2.0}]})
+    curves = study.component_curves(the_study)
+    assert list(curves) == ["cream (seed 0)"]
+    points = curves["cream (seed 0)"]
+    assert len(points) == 8 and points[0] == {"step": 100, "cream/meta_rho": 0.4} and points[-1]["step"] == 2000
+    lines = study.component_curve_lines(curves)
+    assert "| step | cream/meta_rho |" in lines and "| 2000 | 0.59 |" in lines

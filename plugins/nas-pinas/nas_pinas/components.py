@@ -131,7 +131,9 @@ class CrossPathInfoNCE(Regularizer):
         self._norm: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def requires(self) -> Mapping[str, Any]:
-        return {"train.label_loss": "none"}  # Pi-NAS reads no labels while training the supernet
+        # Pi-NAS reads no labels while training the supernet, and it cuts its MoCo-v2 views from
+        # the raw images: the loader's pad-crop + flip would put black borders into every view
+        return {"train.label_loss": "none", "data.augment": False}
 
     def check(self, context: ComponentContext) -> None:
         if not isinstance(context.peer("teacher"), MeanTeacher):

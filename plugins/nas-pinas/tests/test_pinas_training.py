@@ -47,6 +47,13 @@ def test_label_loss_must_be_none(tmp_path):
         tiny_run(tmp_path, "train.label_loss=ce").check()
 
 
+def test_the_views_are_cut_from_raw_images_not_from_the_loaders_pad_crops(tmp_path):
+    """MoCo-v2 crops of an already pad-cropped image would carry its black borders into every view."""
+    with pytest.raises(ConfigError, match=r"regularizer 'cross-path-infonce' needs data.augment: false \(the config has true\)"):
+        tiny_run(tmp_path, "data.augment=true").check()
+    tiny_run(tmp_path / "ok").check()
+
+
 def _one_step(run: Run) -> tuple[Trainer, StepContext]:
     trainer = Trainer(run)
     captured = {}
