@@ -223,39 +223,47 @@ def feature_width(supernet: Supernet) -> int:
 
 
 class CollapseGuard:
-    """Watches the spread of normalised features; warns once when it falls toward collapse.
+    """Watches the spread of normalised features; warns when it falls toward collapse.
 
-    ``collapsed`` is set when the mean spread over the last ``window`` steps is below
-    ``threshold`` (healthy features are near 1, collapsed ones near 0) after ``warmup`` steps.
+    The features count as collapsed while the mean spread over the last ``window`` steps is
+    below ``threshold`` (healthy features are near 1, collapsed ones near 0), after ``warmup``
+    steps. ``pinas/collapse`` logs that state step by step, so a dip the training recovers from
+    shows as one; a warning is issued each time a collapse begins, and ``collapsed_at`` keeps the
+    first step one began (``collapsed``: did one ever happen).
     """
 
     def __init__(self, threshold: float, warmup: int, window: int):
         self.threshold, self.warmup, self.window = threshold, warmup, window
         self.recent: list[float] = []
         self.collapsed_at: int = -1
+        self.collapsing = False
 
     def observe(self, step: int, spread: float) -> dict[str, float]:
         self.recent = (self.recent + [spread])[-self.window :]
         mean = sum(self.recent) / len(self.recent)
-        if step >= self.warmup and mean < self.threshold and self.collapsed_at < 0:
-            self.collapsed_at = step
+        below = step >= self.warmup and mean < self.threshold
+        if below and not self.collapsing:
+            if self.collapsed_at < 0:
+                self.collapsed_at = step
             warnings.warn(
                 f"Pi-NAS: feature collapse at step {step}: spread of normalised features {mean:.3f} < {self.threshold} "
                 "(healthy ~1). Are the negatives (queue) enabled and the teacher momentum high enough?",
                 CollapseWarning, stacklevel=2,
             )
-        return {"pinas/collapse": float(self.collapsed_at >= 0)}
+        self.collapsing = below
+        return {"pinas/collapse": float(below)}
 
     @property
     def collapsed(self) -> bool:
         return self.collapsed_at >= 0
 
     def state_dict(self) -> dict[str, Any]:
-        return {"recent": list(self.recent), "collapsed_at": self.collapsed_at}
+        return {"recent": list(self.recent), "collapsed_at": self.collapsed_at, "collapsing": self.collapsing}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.recent = [float(v) for v in state["recent"]]
         self.collapsed_at = int(state["collapsed_at"])
+        self.collapsing = bool(state.get("collapsing", self.collapsed_at >= 0))
 
 
 # ------------------------------------------------------------------------------------ teacher

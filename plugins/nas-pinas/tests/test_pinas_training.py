@@ -12,7 +12,7 @@ import torch
 
 from nas_core.api import Batch, ConfigError, PathOutput, StepContext
 from nas_core.testing import Run, Trainer, open_run
-from nas_pinas.components import KEYS, QUEUE, CollapseWarning, CrossPathInfoNCE, MeanTeacher, path_parameters
+from nas_pinas.components import KEYS, QUEUE, CollapseGuard, CollapseWarning, CrossPathInfoNCE, MeanTeacher, path_parameters
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pinas-macro.yaml"
 
@@ -210,3 +210,19 @@ def test_trivial_teacher_without_negatives_is_detected_as_collapse(tmp_path):
     gap = metrics_ok["pinas/feat_std"] - metrics["pinas/feat_std"]
     print(f"[margin] final spread with - without negatives: observed {gap:.3g}, bound 0.1")
     assert gap > 0.1, (metrics_ok["pinas/feat_std"], metrics["pinas/feat_std"])
+
+
+def test_the_collapse_flag_follows_the_spread_and_a_recovery_shows():
+    """A dip below the threshold after the warm-up is flagged while it lasts, warns when it begins,
+    and the flag returns to 0 when the spread recovers; the state survives a checkpoint."""
+    guard = CollapseGuard(threshold=0.2, warmup=2, window=2)
+    spreads = [0.1, 0.1, 0.1, 0.1, 0.5, 0.5, 0.5, 0.1, 0.1]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        flags = [guard.observe(step, spread)["pinas/collapse"] for step, spread in enumerate(spreads)]
+    assert flags == [0, 0, 1, 1, 0, 0, 0, 0, 1]
+    assert len([w for w in caught if issubclass(w.category, CollapseWarning)]) == 2
+    assert guard.collapsed and guard.collapsed_at == 2
+    resumed = CollapseGuard(threshold=0.2, warmup=2, window=2)
+    resumed.load_state_dict(guard.state_dict())
+    assert resumed.collapsing and resumed.observe(9, 0.1)["pinas/collapse"] == 1.0
