@@ -528,6 +528,11 @@ def scores_by_identities(rows: dict[str, dict[str, Any]], groups: dict[str, list
     return out
 
 
+def evenly_spaced(length: int, most: int) -> np.ndarray:
+    """At most ``most`` evenly spaced indices into a sequence of ``length``, first and last included."""
+    return np.unique(np.linspace(0, length - 1, min(most, length)).round().astype(int))
+
+
 def component_curves(study: Study, most: int = 8) -> dict[str, list[dict[str, float]]]:
     """What each training's components logged over training (the metrics named ``component/...``
     in its curve: Cream's board and meta-network, LES drift, Pi-NAS feature spread), at most
@@ -539,7 +544,7 @@ def component_curves(study: Study, most: int = 8) -> dict[str, list[dict[str, fl
         curve = [point for point in record.get("curve", []) if any("/" in key for key in point)]
         if not record.get("finished") or not curve:
             continue
-        keep = np.unique(np.linspace(0, len(curve) - 1, min(most, len(curve))).round().astype(int))
+        keep = evenly_spaced(len(curve), most)
         out[f"{record['training']} (seed {record['seed']})"] = [
             {key: value for key, value in curve[i].items() if key == "step" or "/" in key} for i in keep]
     return out
@@ -650,7 +655,7 @@ def board_history_lines(rows: dict[str, dict[str, Any]], most: int = 8) -> list[
              "| training | step | board mean GT | top entry GT | random-path mean GT |", "|---|---|---|---|---|"]
     for name, row in trainings.items():
         history = row["board_history"]
-        for i in np.unique(np.linspace(0, len(history) - 1, min(most, len(history))).round().astype(int)):
+        for i in evenly_spaced(len(history), most):
             snapshot = history[i]
             lines.append(f"| {name} | {snapshot['step']} | {snapshot['board_mean_ground_truth']:.2f} | {snapshot['top_ground_truth']:.2f} | "
                          f"{row['random_path_ground_truth']:.2f} |")
