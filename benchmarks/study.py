@@ -455,6 +455,17 @@ def scorer_rows(study: Study) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def baseline_row(rows: dict[str, dict[str, Any]], method: str, seed: int) -> str | None:
+    """The row a scorer is paired against: the baseline method trained with the scorer's own
+    seed where it has been scored on REPORT (a second seed is compared with a second seed: same
+    data order, same initialisation stream), else the baseline's seed 0; None if neither is."""
+    for candidate in dict.fromkeys((seed, 0)):
+        name = f"{method} (seed {candidate})"
+        if "report" in rows.get(name, {}).get("scores", {}):
+            return name
+    return None
+
+
 def mean_load(sittings: list[dict[str, Any]]) -> float | None:
     """Mean machine load over a training's sittings; a killed sitting has no load record (its
     monitor died with it), so only the sittings that finished count; None if none did."""
@@ -569,16 +580,19 @@ def summarize(study: Study) -> dict[str, Any]:
     rows = scorer_rows(study)
     groups = {s: [study.space.num_identities(study.space.decode(k)) for k in samples[s]] for s in ("tuning", "report")}
     truth = {s: study.truth(samples[s]) for s in ("tuning", "report")}
-    baseline = next((name for name in rows if name.startswith(f"{study.spec['baseline']} (seed 0") and "report" in rows[name]["scores"]), None)
+    baseline = baseline_row(rows, study.spec["baseline"], 0)
     rows.update(fusion_rows(study, rows, truth))
     table = {}
     for name, record in rows.items():
         entry: dict[str, Any] = {"reference": bool(record.get("reference")), "search": record.get("search", {})}
+        paired_with = baseline_row(rows, study.spec["baseline"], record.get("seed", 0))
+        if paired_with and name != paired_with:
+            entry["baseline_row"] = paired_with
         for sample, scores in record["scores"].items():
             stats_ = rank_statistics(scores, truth[sample], groups[sample], bootstrap, 0, (10,))
             entry[sample] = {k: stats_[k] for k in ("kendall_tau", "kendall_tau_ci95", "spearman_rho", "group_tau_weighted_mean", "top_k_overlap")}
-            if baseline and name != baseline:
-                entry[sample]["vs_baseline"] = paired_difference(scores, rows[baseline]["scores"][sample], truth[sample], resamples=bootstrap)
+            if paired_with and name != paired_with:
+                entry[sample]["vs_baseline"] = paired_difference(scores, rows[paired_with]["scores"][sample], truth[sample], resamples=bootstrap)
             if "without" in record:
                 entry[sample]["vs_without_supernet"] = paired_difference(scores, rows[record["without"]]["scores"][sample], truth[sample], resamples=bootstrap)
                 entry[sample]["vs_supernet_alone"] = paired_difference(scores, rows[record["supernet_row"]]["scores"][sample], truth[sample], resamples=bootstrap)
@@ -662,11 +676,17 @@ def board_history_lines(rows: dict[str, dict[str, Any]], most: int = 8) -> list[
     return lines
 
 
+def unmatched_seed(row: dict[str, Any]) -> str:
+    """A note on a paired difference taken against another seed's baseline (its own is not run)."""
+    paired_with = row.get("baseline_row", "")
+    return f" (vs {paired_with})" if "seed" in row and paired_with and not paired_with.endswith(f"(seed {row['seed']})") else ""
+
+
 def markdown(summary: dict[str, Any]) -> str:
     """The README tables: the report sample with search outcomes, then every scorer on the tuning sample."""
     quantiles = [str(l["quantile"]) for l in summary["limits"]]
     references = summary["spec"].get("compare_with", [])
-    head = ["scorer", "tau (report) [95% CI]", f"tau diff vs {summary['spec']['baseline']} [CI]", *[f"vs {r} [CI]" for r in references],
+    head = ["scorer", "tau (report) [95% CI]", f"tau diff vs {summary['spec']['baseline']}, same seed [CI]", *[f"vs {r} [CI]" for r in references],
             "in-group tau", "Spearman", "top-10", *[f"pick pct q{int(100 * float(q))}" for q in quantiles], "train s", "eval s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
@@ -680,7 +700,7 @@ def markdown(summary: dict[str, Any]) -> str:
         lo, hi = rep["kendall_tau_ci95"]
         picks = [pick_text(row["search"].get(q)) for q in quantiles]
         lines.append("| " + " | ".join([
-            name, f"{rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}]", difference(rep.get("vs_baseline")),
+            name, f"{rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}]", difference(rep.get("vs_baseline")) + unmatched_seed(row),
             *[difference(rep.get("vs_references", {}).get(r)) for r in references], f"{rep['group_tau_weighted_mean']:.3f}",
             f"{rep['spearman_rho']:.3f}", f"{rep['top_k_overlap']['10']:.1f}", *picks,
             f"{row.get('train_seconds', 0):.0f}", f"{row.get('eval_seconds', 0):.0f}",

@@ -301,3 +301,16 @@ def test_component_metrics_over_training_come_from_finished_training_records(tmp
     assert len(points) == 8 and points[0] == {"step": 100, "cream/meta_rho": 0.4} and points[-1]["step"] == 2000
     lines = study.component_curve_lines(curves)
     assert "| step | cream/meta_rho |" in lines and "| 2000 | 0.59 |" in lines
+
+
+def test_a_second_seed_is_paired_with_the_baselines_second_seed_once_it_is_scored():
+    scored = {"scores": {"tuning": [1.0], "report": [1.0]}}
+    rows = {"spos (seed 0)": scored, "fairnas (seed 1)": {**scored, "seed": 1}}
+    assert study.baseline_row(rows, "spos", 1) == "spos (seed 0)"
+    assert study.unmatched_seed({"seed": 1, "baseline_row": "spos (seed 0)"}) == " (vs spos (seed 0))"
+    rows["spos (seed 1)"] = {"scores": {"tuning": [1.0]}, "seed": 1}      # tuning only: not a REPORT baseline
+    assert study.baseline_row(rows, "spos", 1) == "spos (seed 0)"
+    rows["spos (seed 1)"] = {**scored, "seed": 1}
+    assert study.baseline_row(rows, "spos", 1) == "spos (seed 1)"
+    assert study.unmatched_seed({"seed": 1, "baseline_row": "spos (seed 1)"}) == ""
+    assert study.baseline_row({"fairnas (seed 0)": scored}, "spos", 0) is None
