@@ -539,6 +539,51 @@ def scores_by_identities(rows: dict[str, dict[str, Any]], groups: dict[str, list
     return out
 
 
+def seed_agreement(rows: dict[str, dict[str, Any]], truth: list[float], resamples: int) -> dict[str, dict[str, Any]]:
+    """Methods scored on REPORT with two or more seeds: how well their seeds agree with each other
+    (Kendall tau between the seeds' scores: the training noise of the ranking, against the 0.89
+    two ground-truth training seeds agree at) and how the average of the seeds' ranks ranks. The
+    average costs the seeds' budgets together, so it is a reference for "more budget", not a
+    method at the study's budget; its paired difference is against seed 0 alone."""
+    by_method: dict[str, dict[int, list[float]]] = {}
+    for record in rows.values():
+        if "method" in record and not record.get("fusion") and "report" in record["scores"]:
+            by_method.setdefault(record["method"], {})[record["seed"]] = record["scores"]["report"]
+    out = {}
+    for method, by_seed in by_method.items():
+        if len(by_seed) < 2:
+            continue
+        seeds = sorted(by_seed)
+        average = np.mean([rankdata(by_seed[seed]) for seed in seeds], axis=0).tolist()
+        averaged = rank_statistics(average, truth, [0] * len(truth), resamples, 0, (10,))
+        out[method] = {
+            "seeds": seeds,
+            "tau_per_seed": [float(kendalltau(by_seed[seed], truth)[0]) for seed in seeds],
+            "tau_between_seeds": float(np.mean([kendalltau(by_seed[a], by_seed[b])[0] for a, b in itertools.combinations(seeds, 2)])),
+            "seed_average_tau": averaged["kendall_tau"],
+            "seed_average_ci95": averaged["kendall_tau_ci95"],
+            "seed_average_vs_first_seed": paired_difference(average, by_seed[seeds[0]], truth, resamples=resamples),
+        }
+    return out
+
+
+def seed_agreement_lines(agreement: dict[str, dict[str, Any]]) -> list[str]:
+    if not agreement:
+        return []
+    lines = ["", "Seeds against each other (REPORT): tau between two training seeds' scores (the ranking's training "
+             "noise; two ground-truth training seeds agree at 0.89), and the average of the seeds' ranks (it costs "
+             "every seed's budget: a reference for more budget, not a method at the study's budget):", "",
+             "| method | seeds | tau per seed | tau between seeds | seed average tau [95% CI] | average vs first seed [CI] |",
+             "|---|---|---|---|---|---|"]
+    for method, row in agreement.items():
+        diff = row["seed_average_vs_first_seed"]
+        lo, hi = row["seed_average_ci95"]
+        lines.append(f"| {method} | {', '.join(map(str, row['seeds']))} | {' / '.join(f'{t:.3f}' for t in row['tau_per_seed'])} | "
+                     f"{row['tau_between_seeds']:.3f} | {row['seed_average_tau']:.3f} [{lo:.3f}, {hi:.3f}] | "
+                     f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}] |")
+    return lines
+
+
 def evenly_spaced(length: int, most: int) -> np.ndarray:
     """At most ``most`` evenly spaced indices into a sequence of ``length``, first and last included."""
     return np.unique(np.linspace(0, length - 1, min(most, length)).round().astype(int))
@@ -612,7 +657,8 @@ def summarize(study: Study) -> dict[str, Any]:
         table[name] = entry
     refs = read_json(study.results / "references.json")
     summary = {"spec": study.spec, "baseline": baseline, "limits": samples["limits"], "rows": table, "picks": refs.get("picks", {}),
-               "by_identities": scores_by_identities(rows, groups, truth), "component_curves": component_curves(study)}
+               "by_identities": scores_by_identities(rows, groups, truth), "component_curves": component_curves(study),
+               "seed_agreement": seed_agreement(rows, truth["report"], bootstrap)}
     write_json(study.results / "summary.json", summary)
     return summary
 
@@ -718,6 +764,7 @@ def markdown(summary: dict[str, Any]) -> str:
             lines.append(f"| {name} | {weights} | {rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}] | "
                          f"{summary['rows'][row['without']]['report']['kendall_tau']:.3f} | {difference(rep['vs_without_supernet'])} | "
                          f"{difference(rep['vs_supernet_alone'])} | {rep['group_tau_weighted_mean']:.3f} |")
+    lines += seed_agreement_lines(summary.get("seed_agreement", {}))
     by = summary.get("by_identities", {})
     if len(by) > 1:
         counts = sorted({n for means in by.values() for n in means}, key=int)

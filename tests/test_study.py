@@ -314,3 +314,24 @@ def test_a_second_seed_is_paired_with_the_baselines_second_seed_once_it_is_score
     assert study.baseline_row(rows, "spos", 1) == "spos (seed 1)"
     assert study.unmatched_seed({"seed": 1, "baseline_row": "spos (seed 1)"}) == ""
     assert study.baseline_row({"fairnas (seed 0)": scored}, "spos", 0) is None
+
+
+def test_seeds_of_a_method_are_compared_with_each_other_and_averaged():
+    truth = [float(i) for i in range(40)]
+    noisy = [t + (7 if i % 3 == 0 else -7) for i, t in enumerate(truth)]          # seed 0 errs one way
+    other = [t + (-7 if i % 3 == 0 else 7) * (i % 2) for i, t in enumerate(truth)]  # seed 1 errs elsewhere
+    rows = {
+        "spos (seed 0)": {"method": "spos", "seed": 0, "scores": {"report": noisy}},
+        "spos (seed 1)": {"method": "spos", "seed": 1, "scores": {"report": other}},
+        "fairnas (seed 0)": {"method": "fairnas", "seed": 0, "scores": {"report": truth}},
+        "spos (seed 0) + naswot (rank avg)": {"method": "spos", "seed": 2, "fusion": True, "scores": {"report": truth}},
+    }
+    agreement = study.seed_agreement(rows, truth, resamples=200)
+    assert list(agreement) == ["spos"]                       # one seed, or a fusion, is not a seed
+    spos = agreement["spos"]
+    assert spos["seeds"] == [0, 1]
+    assert spos["tau_between_seeds"] < min(spos["tau_per_seed"])
+    assert spos["seed_average_tau"] > max(spos["tau_per_seed"])     # independent errors average out
+    assert spos["seed_average_ci95"][0] <= spos["seed_average_tau"] <= spos["seed_average_ci95"][1]
+    assert spos["seed_average_vs_first_seed"]["difference"] > 0
+    assert "| spos | 0, 1 |" in "\n".join(study.seed_agreement_lines(agreement))
