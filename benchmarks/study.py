@@ -567,7 +567,13 @@ def seed_agreement(rows: dict[str, dict[str, Any]], truth: list[float], resample
     return out
 
 
+def difference_text(diff: dict[str, Any] | None) -> str:
+    """A paired difference as '+0.012 [-0.010, +0.034]' (empty when there is none)."""
+    return f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else ""
+
+
 def seed_agreement_lines(agreement: dict[str, dict[str, Any]]) -> list[str]:
+    """The seed-agreement table of the summary (nothing when no method has two seeds)."""
     if not agreement:
         return []
     lines = ["", "Seeds against each other (REPORT): tau between two training seeds' scores (the ranking's training "
@@ -576,11 +582,10 @@ def seed_agreement_lines(agreement: dict[str, dict[str, Any]]) -> list[str]:
              "| method | seeds | tau per seed | tau between seeds | seed average tau [95% CI] | average vs first seed [CI] |",
              "|---|---|---|---|---|---|"]
     for method, row in agreement.items():
-        diff = row["seed_average_vs_first_seed"]
         lo, hi = row["seed_average_ci95"]
         lines.append(f"| {method} | {', '.join(map(str, row['seeds']))} | {' / '.join(f'{t:.3f}' for t in row['tau_per_seed'])} | "
                      f"{row['tau_between_seeds']:.3f} | {row['seed_average_tau']:.3f} [{lo:.3f}, {hi:.3f}] | "
-                     f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}] |")
+                     f"{difference_text(row['seed_average_vs_first_seed'])} |")
     return lines
 
 
@@ -736,9 +741,6 @@ def markdown(summary: dict[str, Any]) -> str:
             "in-group tau", "Spearman", "top-10", *[f"pick pct q{int(100 * float(q))}" for q in quantiles], "train s", "eval s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def difference(diff: dict[str, Any] | None) -> str:
-        return f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else ""
-
     for name, row in summary["rows"].items():
         if "report" not in row:
             continue
@@ -746,8 +748,8 @@ def markdown(summary: dict[str, Any]) -> str:
         lo, hi = rep["kendall_tau_ci95"]
         picks = [pick_text(row["search"].get(q)) for q in quantiles]
         lines.append("| " + " | ".join([
-            name, f"{rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}]", difference(rep.get("vs_baseline")) + unmatched_seed(row),
-            *[difference(rep.get("vs_references", {}).get(r)) for r in references], f"{rep['group_tau_weighted_mean']:.3f}",
+            name, f"{rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}]", difference_text(rep.get("vs_baseline")) + unmatched_seed(row),
+            *[difference_text(rep.get("vs_references", {}).get(r)) for r in references], f"{rep['group_tau_weighted_mean']:.3f}",
             f"{rep['spearman_rho']:.3f}", f"{rep['top_k_overlap']['10']:.1f}", *picks,
             f"{row.get('train_seconds', 0):.0f}", f"{row.get('eval_seconds', 0):.0f}",
         ]) + " |")
@@ -762,8 +764,8 @@ def markdown(summary: dict[str, Any]) -> str:
             lo, hi = rep["kendall_tau_ci95"]
             weights = ", ".join(f"{k} {v:g}" for k, v in row["weights"].items())
             lines.append(f"| {name} | {weights} | {rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}] | "
-                         f"{summary['rows'][row['without']]['report']['kendall_tau']:.3f} | {difference(rep['vs_without_supernet'])} | "
-                         f"{difference(rep['vs_supernet_alone'])} | {rep['group_tau_weighted_mean']:.3f} |")
+                         f"{summary['rows'][row['without']]['report']['kendall_tau']:.3f} | {difference_text(rep['vs_without_supernet'])} | "
+                         f"{difference_text(rep['vs_supernet_alone'])} | {rep['group_tau_weighted_mean']:.3f} |")
     lines += seed_agreement_lines(summary.get("seed_agreement", {}))
     by = summary.get("by_identities", {})
     if len(by) > 1:
