@@ -539,12 +539,17 @@ def scores_by_identities(rows: dict[str, dict[str, Any]], groups: dict[str, list
     return out
 
 
-def seed_agreement(rows: dict[str, dict[str, Any]], truth: list[float], resamples: int) -> dict[str, dict[str, Any]]:
+def seed_agreement(rows: dict[str, dict[str, Any]], truth: list[float], resamples: int, baseline: str | None = None) -> dict[str, dict[str, Any]]:
     """Methods scored on REPORT with two or more seeds: how well their seeds agree with each other
     (Kendall tau between the seeds' scores: the training noise of the ranking, against the 0.89
     two ground-truth training seeds agree at) and how the average of the seeds' ranks ranks. The
     average costs the seeds' budgets together, so it is a reference for "more budget", not a
-    method at the study's budget; its paired difference is against seed 0 alone."""
+    method at the study's budget; its paired difference is against seed 0 alone.
+
+    With a ``baseline`` method: a method whose seeds the baseline also has is compared with it
+    over those seeds (mean tau against the baseline's mean tau, the networks resampled together
+    for every seed). Its CI covers which networks are sampled, not which training seed ran:
+    the per-seed differences beside it show the seed spread the CI leaves out."""
     by_method: dict[str, dict[int, list[float]]] = {}
     for record in rows.values():
         if "method" in record and not record.get("fusion") and "report" in record["scores"]:
@@ -564,7 +569,24 @@ def seed_agreement(rows: dict[str, dict[str, Any]], truth: list[float], resample
             "seed_average_ci95": averaged["kendall_tau_ci95"],
             "seed_average_vs_first_seed": paired_difference(average, by_seed[seeds[0]], truth, resamples=resamples),
         }
+        if baseline and method != baseline and set(seeds) <= set(by_method.get(baseline, {})):
+            out[method]["vs_baseline_over_seeds"] = seed_mean_difference(by_seed, by_method[baseline], truth, resamples)
     return out
+
+
+def seed_mean_difference(method: dict[int, list[float]], baseline: dict[int, list[float]], truth: list[float], resamples: int) -> dict[str, Any]:
+    """Mean over the method's seeds of tau(method seed s) - tau(baseline seed s), with a paired
+    bootstrap CI over networks (one resample of networks serves every seed), and the per-seed
+    differences that show how much the training seed moves it."""
+    seeds = sorted(method)
+    ours, theirs = np.column_stack([method[s] for s in seeds]), np.column_stack([baseline[s] for s in seeds])
+
+    def mean_tau(scores: np.ndarray, t: np.ndarray) -> float:
+        return float(np.mean([kendalltau(column, t)[0] for column in scores.T]))
+
+    diff = paired_difference(ours, theirs, truth, statistic=mean_tau, resamples=resamples)
+    per_seed = [float(kendalltau(method[s], truth)[0] - kendalltau(baseline[s], truth)[0]) for s in seeds]
+    return {**diff, "mean_tau": mean_tau(ours, np.asarray(truth)), "baseline_mean_tau": mean_tau(theirs, np.asarray(truth)), "per_seed": per_seed}
 
 
 def difference_text(diff: dict[str, Any] | None) -> str:
@@ -572,8 +594,9 @@ def difference_text(diff: dict[str, Any] | None) -> str:
     return f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else ""
 
 
-def seed_agreement_lines(agreement: dict[str, dict[str, Any]]) -> list[str]:
-    """The seed-agreement table of the summary (nothing when no method has two seeds)."""
+def seed_agreement_lines(agreement: dict[str, dict[str, Any]], baseline: str) -> list[str]:
+    """The seed-agreement table of the summary, then the methods against the ``baseline`` method
+    over the same seeds (nothing when no method has two seeds)."""
     if not agreement:
         return []
     lines = ["", "Seeds against each other (REPORT): tau between two training seeds' scores (the ranking's training "
@@ -586,6 +609,15 @@ def seed_agreement_lines(agreement: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(f"| {method} | {', '.join(map(str, row['seeds']))} | {' / '.join(f'{t:.3f}' for t in row['tau_per_seed'])} | "
                      f"{row['tau_between_seeds']:.3f} | {row['seed_average_tau']:.3f} [{lo:.3f}, {hi:.3f}] | "
                      f"{difference_text(row['seed_average_vs_first_seed'])} |")
+    compared = {m: row["vs_baseline_over_seeds"] for m, row in agreement.items() if "vs_baseline_over_seeds" in row}
+    if compared:
+        lines += ["", f"Methods against {baseline} over the same seeds (REPORT): mean tau over the seeds, and the mean of the "
+                  "seed-matched differences. The CI resamples networks only; the per-seed differences show the training-seed "
+                  "spread it does not cover (a method effect smaller than that spread is not shown by two seeds):", "",
+                  f"| method | seeds | mean tau | {baseline} mean tau | mean difference [CI] | difference per seed |", "|---|---|---|---|---|---|"]
+        for method, diff in compared.items():
+            lines.append(f"| {method} | {', '.join(map(str, agreement[method]['seeds']))} | {diff['mean_tau']:.3f} | "
+                         f"{diff['baseline_mean_tau']:.3f} | {difference_text(diff)} | {' / '.join(f'{d:+.3f}' for d in diff['per_seed'])} |")
     return lines
 
 
@@ -663,7 +695,7 @@ def summarize(study: Study) -> dict[str, Any]:
     refs = read_json(study.results / "references.json")
     summary = {"spec": study.spec, "baseline": baseline, "limits": samples["limits"], "rows": table, "picks": refs.get("picks", {}),
                "by_identities": scores_by_identities(rows, groups, truth), "component_curves": component_curves(study),
-               "seed_agreement": seed_agreement(rows, truth["report"], bootstrap)}
+               "seed_agreement": seed_agreement(rows, truth["report"], bootstrap, study.spec["baseline"])}
     write_json(study.results / "summary.json", summary)
     return summary
 
@@ -766,7 +798,7 @@ def markdown(summary: dict[str, Any]) -> str:
             lines.append(f"| {name} | {weights} | {rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}] | "
                          f"{summary['rows'][row['without']]['report']['kendall_tau']:.3f} | {difference_text(rep['vs_without_supernet'])} | "
                          f"{difference_text(rep['vs_supernet_alone'])} | {rep['group_tau_weighted_mean']:.3f} |")
-    lines += seed_agreement_lines(summary.get("seed_agreement", {}))
+    lines += seed_agreement_lines(summary.get("seed_agreement", {}), summary["spec"]["baseline"])
     by = summary.get("by_identities", {})
     if len(by) > 1:
         counts = sorted({n for means in by.values() for n in means}, key=int)

@@ -334,4 +334,32 @@ def test_seeds_of_a_method_are_compared_with_each_other_and_averaged():
     assert spos["seed_average_tau"] > max(spos["tau_per_seed"])     # independent errors average out
     assert spos["seed_average_ci95"][0] <= spos["seed_average_tau"] <= spos["seed_average_ci95"][1]
     assert spos["seed_average_vs_first_seed"]["difference"] > 0
-    assert "| spos | 0, 1 |" in "\n".join(study.seed_agreement_lines(agreement))
+    assert "| spos | 0, 1 |" in "\n".join(study.seed_agreement_lines(agreement, "spos"))
+
+
+def test_a_method_with_two_seeds_is_compared_with_the_baseline_over_the_same_seeds():
+    truth = [float(i) for i in range(40)]
+    noisy = [t + (7 if i % 3 == 0 else -7) for i, t in enumerate(truth)]
+    other = [t + (-7 if i % 3 == 0 else 7) * (i % 2) for i, t in enumerate(truth)]
+    slightly = [t + (3 if i % 4 == 0 else -3) for i, t in enumerate(truth)]
+    rows = {
+        "spos (seed 0)": {"method": "spos", "seed": 0, "scores": {"report": noisy}},
+        "spos (seed 1)": {"method": "spos", "seed": 1, "scores": {"report": other}},
+        "fairnas (seed 0)": {"method": "fairnas", "seed": 0, "scores": {"report": truth}},      # better on seed 0
+        "fairnas (seed 1)": {"method": "fairnas", "seed": 1, "scores": {"report": noisy}},      # worse on seed 1
+        "cream (seed 1)": {"method": "cream", "seed": 1, "scores": {"report": slightly}},
+        "cream (seed 2)": {"method": "cream", "seed": 2, "scores": {"report": slightly}},       # spos has no seed 2
+    }
+    agreement = study.seed_agreement(rows, truth, resamples=300, baseline="spos")
+    assert "vs_baseline_over_seeds" not in agreement["spos"] and "vs_baseline_over_seeds" not in agreement["cream"]
+    diff = agreement["fairnas"]["vs_baseline_over_seeds"]
+    tau = lambda scores: study.kendalltau(scores, truth)[0]
+    assert diff["per_seed"] == pytest.approx([1 - tau(noisy), tau(noisy) - tau(other)])
+    assert diff["per_seed"][0] > 0 > diff["per_seed"][1]                   # the seeds disagree in sign
+    assert diff["difference"] == pytest.approx(sum(diff["per_seed"]) / 2)
+    assert diff["mean_tau"] == pytest.approx((1 + tau(noisy)) / 2)
+    assert diff["baseline_mean_tau"] == pytest.approx((tau(noisy) + tau(other)) / 2)
+    assert diff["ci95"][0] <= diff["difference"] <= diff["ci95"][1]
+    table = "\n".join(study.seed_agreement_lines(agreement, "spos"))
+    assert "Methods against spos over the same seeds" in table and "| fairnas | 0, 1 |" in table
+    assert "| cream | 1, 2 |" in table.split("Methods against spos")[0] and "| cream |" not in table.split("Methods against spos")[1]
