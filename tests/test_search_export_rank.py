@@ -11,7 +11,9 @@ from nas_core.config import ConstraintsConfig
 from nas_core.errors import ArchitectureError
 from nas_core.export import extract_subnet, load_subnet
 from nas_core.restore import load_trained_supernet
-from nas_core.ranking import rank_statistics, sample_distinct, top_k_overlap
+from scipy import stats
+
+from nas_core.ranking import paired_difference, rank_statistics, resample_counts, resampled_rhos, resampled_taus, sample_distinct, top_k_overlap
 from nas_core.search_result import SearchProblem
 from nas_core.spaces.nas_bench_macro import nas_bench_macro
 from nas_test_helpers import REPO, nas, tiny_overrides, tiny_run
@@ -101,6 +103,60 @@ def test_rank_statistics_known_answers():
     print(f"[margin] bootstrap CI width: observed {hi - lo:.3g}, bound 0.05")
     assert lo < noisy["kendall_tau"] < hi and hi - lo > 0.05
     assert top_k_overlap(np.array([3.0, 2, 1, 0]), np.array([0.0, 1, 2, 3]), 2) == 0.0
+
+
+def test_resampled_statistics_equal_scipy_on_every_resample_with_ties():
+    """The bootstrap's batched tau-b and Spearman (from draw counts) equal scipy's on each
+    resample, copies of a network and ties in either score included."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=40).round(1)
+    scores = (truth + rng.normal(size=40)).round(0)
+    draws = rng.integers(0, 40, (30, 40))
+    draws[0] = 5  # one network drawn 40 times: no untied pair, NaN like scipy
+    counts = resample_counts(draws, 40)
+    assert counts.shape == (30, 40) and (counts.sum(axis=1) == 40).all()
+    taus, rhos = resampled_taus(scores, truth, counts), resampled_rhos(scores, truth, counts)
+    assert np.isnan(taus[0]) and np.isnan(rhos[0])
+    infinite = np.where(scores > 1, np.inf, scores)  # an evaluator's inf scores tie with each other
+    taus_inf, rhos_inf = resampled_taus(infinite, truth, counts), resampled_rhos(infinite, truth, counts)
+    for r, idx in enumerate(draws[1:], start=1):
+        assert taus[r] == pytest.approx(stats.kendalltau(scores[idx], truth[idx]).statistic, abs=1e-12)
+        assert rhos[r] == pytest.approx(stats.spearmanr(scores[idx], truth[idx]).statistic, abs=1e-12)
+        assert taus_inf[r] == pytest.approx(stats.kendalltau(infinite[idx], truth[idx]).statistic, abs=1e-12)
+        assert rhos_inf[r] == pytest.approx(stats.spearmanr(infinite[idx], truth[idx]).statistic, abs=1e-12)
+    with_nan = np.where(np.arange(40) == 3, np.nan, scores)
+    assert np.isnan(resampled_taus(with_nan, truth, counts)).all() and np.isnan(resampled_rhos(with_nan, truth, counts)).all()
+
+
+def test_paired_difference_batched_equals_one_scipy_call_per_resample():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=60).round(1)
+    a, b = truth + rng.normal(size=60), (truth + 3 * rng.normal(size=60)).round(0)
+    batched = paired_difference(a, b, truth, resamples=300, seed=4)
+    one_by_one = paired_difference(a, b, truth, statistic=lambda x, t: stats.kendalltau(x, t).statistic, resamples=300, seed=4)
+    assert batched["difference"] == pytest.approx(one_by_one["difference"], abs=1e-12)
+    assert batched["ci95"] == pytest.approx(one_by_one["ci95"], abs=1e-12)
+    assert batched["ci95"][0] < batched["difference"] < batched["ci95"][1]
+
+
+def test_large_samples_score_one_resample_at_a_time_with_the_same_draws(monkeypatch):
+    """Above BATCHED_LIMIT networks the bootstrap calls scipy once per resample (cheaper than
+    n x n pair matrices); the draws, and so the intervals, are the same; BATCH_CELLS splits the
+    resamples into batches (bounded memory) without changing them."""
+    from nas_core import ranking
+
+    rng = np.random.default_rng(2)
+    truth = rng.normal(size=60).round(1)
+    a, b = truth + rng.normal(size=60), truth + 2 * rng.normal(size=60)
+    whole = paired_difference(a, b, truth, resamples=200, seed=1)
+    monkeypatch.setattr(ranking, "BATCH_CELLS", 600)  # 10 resamples per batch
+    batched = rank_statistics(a, truth, [0] * 60, resamples=200, seed=1), paired_difference(a, b, truth, resamples=200, seed=1)
+    assert batched[1]["ci95"] == pytest.approx(whole["ci95"], abs=1e-12)
+    monkeypatch.setattr(ranking, "BATCHED_LIMIT", 10)
+    one_by_one = rank_statistics(a, truth, [0] * 60, resamples=200, seed=1), paired_difference(a, b, truth, resamples=200, seed=1)
+    for key in ("kendall_tau_ci95", "spearman_rho_ci95"):
+        assert one_by_one[0][key] == pytest.approx(batched[0][key], abs=1e-12)
+    assert one_by_one[1]["ci95"] == pytest.approx(batched[1]["ci95"], abs=1e-12)
 
 
 def test_sample_distinct_is_seeded_and_canonical():
