@@ -27,7 +27,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import torch
 from scipy import stats
 
@@ -37,7 +36,7 @@ from common import make_run, write_result  # noqa: E402
 from nas_core.components.searchers import EvolutionOptions, EvolutionSearcher  # noqa: E402
 from nas_core.config import ConstraintsConfig  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
-from nas_core.ranking import rank_statistics, sample_distinct  # noqa: E402
+from nas_core.ranking import paired_difference, rank_statistics, sample_distinct  # noqa: E402
 from nas_core.search_result import SearchProblem  # noqa: E402
 from nas_core.spaces.nas_bench_macro import nas_bench_macro  # noqa: E402
 from nas_core.trainer import Trainer  # noqa: E402
@@ -81,18 +80,6 @@ def evolution(run, args, cache: dict) -> str:
     problem.cache.update(cache)  # the ranking sample was already scored by the same evaluator
     result = EvolutionSearcher(run.context, EvolutionOptions(population=args.population, generations=args.generations)).search(problem)
     return result.best.arch
-
-
-def paired_tau_difference(a: list[float], b: list[float], truth: list[float], resamples: int, seed: int) -> tuple[float, list[float]]:
-    """tau(b) - tau(a) on the same architectures, with a paired bootstrap 95% interval."""
-    x, y, t = np.asarray(a), np.asarray(b), np.asarray(truth)
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(resamples):
-        i = rng.integers(0, len(t), len(t))
-        diffs.append(stats.kendalltau(y[i], t[i]).statistic - stats.kendalltau(x[i], t[i]).statistic)
-    point = float(stats.kendalltau(y, t).statistic - stats.kendalltau(x, t).statistic)
-    return point, [float(v) for v in np.nanpercentile(diffs, [2.5, 97.5])]
 
 
 def log(message: str) -> None:
@@ -179,7 +166,8 @@ def main() -> None:
                 futures = {job[0]: pool.submit(worker, args.threads, job) for job in jobs}
                 methods = {m: f.result() for m, f in futures.items()}
     spos, cream = methods["spos"], methods["cream"]
-    difference, difference_ci = paired_tau_difference(spos["scores"], cream["scores"], truth, args.bootstrap, args.seed)
+    paired = paired_difference(cream["scores"], spos["scores"], truth, resamples=args.bootstrap, seed=args.seed)
+    difference, difference_ci = paired["difference"], list(paired["ci95"])
     result = {"settings": vars(args), "archs": keys, "flops_tau": flops_tau, "methods": methods,
               "tau_difference_cream_minus_spos": difference, "tau_difference_ci95_paired_bootstrap": difference_ci,
               "train_time_ratio_cream_over_spos": cream["train_seconds"] / spos["train_seconds"]}

@@ -36,11 +36,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 
 from nas_core.config import RunConfig
 from nas_core.ground_truth import load_table
-from nas_core.ranking import rank_statistics, sample_distinct
+from nas_core.ranking import paired_difference, rank_statistics, sample_distinct
 from nas_core.run import Run
 from nas_core.trainer import Trainer
 
@@ -124,15 +123,8 @@ def train_and_rank(variant: str, p: dict, workdir: Path, seed: int, threads: int
 
 def paired_tau_difference(a: list[float], b: list[float], truth: list[float], resamples: int, seed: int) -> dict:
     """tau(a) - tau(b) on the same architectures, with a paired bootstrap 95% interval."""
-    a, b, y = map(np.asarray, (a, b, truth))
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(resamples):
-        i = rng.integers(0, len(y), len(y))
-        diffs.append(stats.kendalltau(a[i], y[i]).statistic - stats.kendalltau(b[i], y[i]).statistic)
-    point = stats.kendalltau(a, y).statistic - stats.kendalltau(b, y).statistic
-    lo, hi = np.nanpercentile(diffs, [2.5, 97.5])
-    return {"delta_tau": float(point), "ci95": [float(lo), float(hi)]}
+    paired = paired_difference(a, b, truth, resamples=resamples, seed=seed)
+    return {"delta_tau": paired["difference"], "ci95": list(paired["ci95"])}
 
 
 def acc_at(curve: list[dict], fraction: float) -> float:

@@ -226,7 +226,8 @@ def paired_difference(
     :func:`resampled_taus` (the same draws and values as one scipy ``kendalltau`` call per
     resample, many times faster); any other ``statistic`` is called once per resample."""
     x, y, t = np.asarray(a, float), np.asarray(b, float), np.asarray(truth, float)
-    diff = (statistic or _tau)(x, t) - (statistic or _tau)(y, t)
+    one = statistic or _tau
+    diff = one(x, t) - one(y, t)
     if resamples <= 0 or len(t) < 3:
         return {"difference": float(diff), "ci95": (float("nan"), float("nan"))}
     rng, per_chunk = np.random.default_rng(seed), max(1, BATCH_CELLS // len(t))
@@ -239,9 +240,11 @@ def paired_difference(
             resampled_taus(x, t, counts) - resampled_taus(y, t, counts) for counts in (resample_counts(chunk, len(t)) for chunk in chunks)
         ])
     else:
-        statistic = statistic or _tau
-        values = np.array([statistic(x[idx], t[idx]) - statistic(y[idx], t[idx]) for chunk in chunks for idx in chunk])
-    low, high = np.percentile(values[~np.isnan(values)], [2.5, 97.5])
+        values = np.array([one(x[idx], t[idx]) - one(y[idx], t[idx]) for chunk in chunks for idx in chunk])
+    values = values[~np.isnan(values)]
+    if not len(values):  # e.g. a scorer that gives every network the same score: tau is undefined on every resample
+        return {"difference": float(diff), "ci95": (float("nan"), float("nan"))}
+    low, high = np.percentile(values, [2.5, 97.5])
     return {"difference": float(diff), "ci95": (float(low), float(high))}
 
 

@@ -6,13 +6,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from scipy import stats
 
 from nas_core.config import ConstraintsConfig
 from nas_core.errors import ArchitectureError
 from nas_core.export import extract_subnet, load_subnet
 from nas_core.restore import load_trained_supernet
-from scipy import stats
-
 from nas_core.ranking import paired_difference, rank_statistics, resample_counts, resampled_rhos, resampled_taus, sample_distinct, top_k_overlap
 from nas_core.search_result import SearchProblem
 from nas_core.spaces.nas_bench_macro import nas_bench_macro
@@ -137,6 +136,8 @@ def test_paired_difference_batched_equals_one_scipy_call_per_resample():
     assert batched["difference"] == pytest.approx(one_by_one["difference"], abs=1e-12)
     assert batched["ci95"] == pytest.approx(one_by_one["ci95"], abs=1e-12)
     assert batched["ci95"][0] < batched["difference"] < batched["ci95"][1]
+    constant = paired_difference(np.ones(60), b, truth, resamples=50)  # tau undefined on every resample: NaN, not a crash
+    assert np.isnan(constant["difference"]) and np.isnan(constant["ci95"]).all()
 
 
 def test_large_samples_score_one_resample_at_a_time_with_the_same_draws(monkeypatch):
