@@ -13,9 +13,22 @@ from nas_test_helpers import REPO
 BENCHMARKS = sorted(p.name for p in (REPO / "benchmarks").glob("bench_*.py"))
 NEEDS = {"bench_finetune.py": "nas_downstream"}
 """Scripts that need an optional package (the OpenMMLab bridge: setup.sh --no-openmmlab skips it)."""
+DEDICATED = {
+    "bench_pinas.py": "plugins/nas-pinas/tests/test_pinas_bench.py",
+    "bench_pinas_cost.py": "tests/test_bench_pinas_cost.py",
+    "bench_scarlet.py": "plugins/nas-scarlet/tests/test_scarlet_bench.py",
+}
+"""Scripts whose --quick mode a test of their own runs and checks in detail: not run twice."""
 
 
-@pytest.mark.parametrize("script", BENCHMARKS)
+def test_every_dedicated_benchmark_test_runs_its_script_in_quick_mode():
+    for script, test_file in DEDICATED.items():
+        assert script in BENCHMARKS, f"{script} is no longer a benchmark"
+        text = (REPO / test_file).read_text()
+        assert script in text and '"--quick"' in text, f"{test_file} does not run {script} --quick"
+
+
+@pytest.mark.parametrize("script", [name for name in BENCHMARKS if name not in DEDICATED])
 def test_benchmark_quick_mode(script, shared_data):
     if script in NEEDS:
         pytest.importorskip(NEEDS[script], reason=f"{script} needs {NEEDS[script]}, which this environment does not have")
