@@ -328,6 +328,9 @@ class Study:
             record.update(self.board_history(run))
             record.setdefault("scores", {})
             record.setdefault("eval_seconds", 0.0)
+            shared = self.shared_scores(method, seed)
+            if shared is not None and all(shared[1].get(name, [])[: len(mine)] == mine for name, mine in record["scores"].items()):
+                record["scores_from"], record["scores"] = shared  # what this record scored so far agrees with them
             tuning_only = bool(self.spec["methods"][method].get("tuning_only"))
             with load_monitor() as load:
                 for name in ("tuning",) if tuning_only else ("tuning", "report"):
@@ -338,6 +341,24 @@ class Study:
         record["finished"] = True
         write_json(path, record)
         return record
+
+    def shared_scores(self, method: str, seed: int) -> tuple[str, dict[str, list[float]]] | None:
+        """The sample scores of another finished method that scores networks exactly as this one
+        does (same training, seed and config but for ``search``: e.g. ``cream`` and
+        ``cream-board``, which differ only in how they search), as (its name, a copy of its
+        scores); None when there is none. Scoring is deterministic given the config, so copying
+        them saves the ~25 minutes of scoring both samples again and changes no number."""
+        mine = self.method_config(method, seed)
+        mine.pop("search", None)
+        for other, entry in self.spec["methods"].items():
+            if other == method or entry["training"] != self.spec["methods"][method]["training"]:
+                continue
+            record = read_json(self.results / "methods" / f"{other}-s{seed}.json")
+            theirs = self.method_config(other, seed)
+            theirs.pop("search", None)
+            if record.get("finished") and record.get("scores") and theirs == mine:
+                return other, {name: list(values) for name, values in record["scores"].items()}
+        return None
 
     def board(self, run: Run) -> list[dict[str, Any]] | None:
         """A Cream teacher's final board, best first, with each entry's ground truth (None

@@ -173,6 +173,23 @@ def test_seed_plugins_are_in_the_study_with_their_components(tmp_path, shared_da
     assert the_study.method_config("pinas-probe", 0)["evaluator"]["name"] == "linear-probe"
 
 
+def test_a_method_that_differs_only_in_its_search_reuses_a_finished_siblings_scores(tmp_path, shared_data):
+    """`cream-board` scores every network as `cream` does (same supernet, same evaluator): once
+    `cream` has finished, its scores are copied instead of spending ~25 minutes again. A different
+    evaluator (`pinas-probe` beside `pinas`), another seed or an unfinished record is never reused."""
+    the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
+    methods = tmp_path / "results" / "methods"
+    scores = {"tuning": [1.0, 2.0], "report": [3.0]}
+    study.write_json(methods / "cream-s0.json", {"finished": False, "scores": scores})
+    assert the_study.shared_scores("cream-board", 0) is None
+    study.write_json(methods / "cream-s0.json", {"finished": True, "scores": scores})
+    assert the_study.shared_scores("cream-board", 0) == ("cream", scores)
+    assert the_study.shared_scores("cream", 0) is None  # cream-board has not finished
+    assert the_study.shared_scores("cream-board", 1) is None
+    study.write_json(methods / "pinas-s0.json", {"finished": True, "scores": scores})
+    assert the_study.shared_scores("pinas-probe", 0) is None
+
+
 def test_a_killed_sitting_counts_its_time_up_to_its_last_checkpoint(tmp_path):
     """Train seconds stay complete across kills: the open sitting is closed at the checkpoint's
     step and write time; a sitting that reached no checkpoint adds nothing."""
