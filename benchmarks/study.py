@@ -348,15 +348,18 @@ class Study:
         ``cream-board``, which differ only in how they search), as (its name, a copy of its
         scores); None when there is none. Scoring is deterministic given the config, so copying
         them saves the ~25 minutes of scoring both samples again and changes no number."""
+        training = self.spec["methods"][method]["training"]
         mine = self.method_config(method, seed)
         mine.pop("search", None)
         for other, entry in self.spec["methods"].items():
-            if other == method or entry["training"] != self.spec["methods"][method]["training"]:
+            if other == method or entry["training"] != training:
                 continue
             record = read_json(self.results / "methods" / f"{other}-s{seed}.json")
+            if not (record.get("finished") and record.get("scores")):
+                continue
             theirs = self.method_config(other, seed)
             theirs.pop("search", None)
-            if record.get("finished") and record.get("scores") and theirs == mine:
+            if theirs == mine:
                 return other, {name: list(values) for name, values in record["scores"].items()}
         return None
 
