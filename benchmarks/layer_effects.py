@@ -11,6 +11,10 @@ Two things come out, per scorer:
   rest (the residual) with the ground truth's residual: how well it orders what the per-layer
   choices do not explain additively.
 
+The same fit on the TUNING sample alone (``tuning_sample``) adds the recipe-tuning runs that were
+scored on it only (e.g. ``tune-w0.5``: width 0.5 at equal time), so a misweighting can be followed
+across budget and width.
+
 Reads only stored results (no training, no evaluation; seconds):
 
     python benchmarks/layer_effects.py            # -> benchmarks/results/study/layer-effects.json
@@ -63,15 +67,12 @@ def fit(x: np.ndarray, scores: list[float]) -> dict:
 
 
 def sample_scores(results: Path) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, list[float]]]]:
-    """Every finished method (`name-s<seed>`) and every proxy: their scores per sample.
-
-    Methods scored on the tuning sample only (recipe-tuning runs) are left out: the fit needs
-    the same 400 networks for every scorer.
-    """
+    """Every method (`name-s<seed>`) scored on the tuning sample, and every proxy: their scores
+    per sample. Recipe-tuning runs have no ``report`` scores; the both-sample fit leaves them out."""
     methods = {}
     for path in sorted((results / "methods").glob("*.json")):
         scores = read_json(path)["scores"]
-        if "report" in scores:
+        if "tuning" in scores:
             methods[path.stem] = scores
     proxies = {name: entry["scores"] for name, entry in read_json(results / "references.json")["proxies"].items()}
     return methods, proxies
@@ -174,10 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     table = load_table(args.ground_truth)
     truth = {s: np.array([table[a].mean_acc for a in samples[s]]) for s in ("tuning", "report")}
     methods, proxies = sample_scores(args.results)
-    both = {name: list(scores["tuning"]) + list(scores["report"]) for name, scores in {**methods, **proxies}.items()}
+    scorers = {**methods, **proxies}
+    both = {name: list(scores["tuning"]) + list(scores["report"]) for name, scores in scorers.items() if "report" in scores}
     result = analyse(samples["tuning"] + samples["report"], list(truth["tuning"]) + list(truth["report"]), both)
     show(result)
-    result["remainder"] = remainder_value(samples, truth, methods, args.base)
+    result["tuning_sample"] = analyse(samples["tuning"], list(truth["tuning"]), {name: scores["tuning"] for name, scores in scorers.items()})
+    print("\nTUNING sample only (adds the recipe-tuning runs):")
+    show(result["tuning_sample"])
+    result["remainder"] = remainder_value(samples, truth, {n: s for n, s in methods.items() if "report" in s}, args.base)
     show_remainder(result["remainder"])
     out = args.out or args.results / "layer-effects.json"
     write_json(out, result)

@@ -40,6 +40,11 @@ def test_the_committed_study_shows_every_supernet_overrating_the_last_stage(tmp_
     assert spos[6].mean() > truth[6].mean() + 0.3  # the SPOS supernet overrates L6
     assert spos[0].mean() < truth[0].mean()  # and underrates L0
     assert "tune-w0.5-s0" not in rows  # tuning-only runs are left out of the 400-network fit
+    # the TUNING-only fit keeps them: the L6 bias shrinks with training, and width does not cure it
+    tuning = {name: np.array(row["effects"]) for name, row in result["tuning_sample"]["scorers"].items()}
+    assert result["tuning_sample"]["networks"] == 200
+    assert tuning["quickstart-accuracy-s0"][6].mean() > tuning["spos-s0"][6].mean() + 0.3  # 360k vs 2M path-images
+    assert tuning["tune-w0.5-s0"][6].mean() > tuning["ground truth"][6].mean() + 0.5  # width 0.5 at equal time
     # the ground truth's additive part outranks the shipped main job: its weights are the gap
     value = result["remainder"]
     assert value["labelled_ceiling"]["additive"]["report"] > value["base_tau"]["report"] + 0.03
