@@ -226,3 +226,33 @@ def test_the_collapse_flag_follows_the_spread_and_a_recovery_shows():
     resumed = CollapseGuard(threshold=0.2, warmup=2, window=2)
     resumed.load_state_dict(guard.state_dict())
     assert resumed.collapsing and resumed.observe(9, 0.1)["pinas/collapse"] == 1.0
+
+
+def test_a_stopped_and_resumed_run_equals_the_straight_run(tmp_path):
+    """Stopped after 2 of 4 steps and resumed: student, teacher, queue and pointer all equal the
+    uninterrupted run's (the study's seed 1 was resumed mid-training; this says whether that
+    can change a result)."""
+    straight = tiny_run(tmp_path / "straight", "train.max_steps=4")
+    Trainer(straight).fit()
+    stopped = tiny_run(tmp_path / "stopped", "train.max_steps=4")
+    trainer = Trainer(stopped)
+    for _ in range(2):
+        trainer.train_step()
+    trainer.save()
+    resumed = tiny_run(tmp_path / "stopped", "train.max_steps=4")
+    Trainer(resumed).fit(resume=True)
+    a, b = straight.supernet.state_dict(), resumed.supernet.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(straight.teacher.queue, resumed.teacher.queue) and straight.teacher.ptr == resumed.teacher.ptr
+    assert same_state(straight.teacher.state_dict(), resumed.teacher.state_dict())
+
+
+def same_state(a, b) -> bool:
+    """Nested state (dicts, lists, tensors, numbers) equal exactly."""
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same_state(x, y) for x, y in zip(a, b))
+    return a == b
