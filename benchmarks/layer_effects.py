@@ -176,13 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     truth = {s: np.array([table[a].mean_acc for a in samples[s]]) for s in ("tuning", "report")}
     methods, proxies = sample_scores(args.results)
     scorers = {**methods, **proxies}
-    both = {name: list(scores["tuning"]) + list(scores["report"]) for name, scores in scorers.items() if "report" in scores}
+    reported = {name: scores for name, scores in methods.items() if "report" in scores}
+    both = {name: list(scores["tuning"]) + list(scores["report"]) for name, scores in {**reported, **proxies}.items()}
     result = analyse(samples["tuning"] + samples["report"], list(truth["tuning"]) + list(truth["report"]), both)
     show(result)
     result["tuning_sample"] = analyse(samples["tuning"], list(truth["tuning"]), {name: scores["tuning"] for name, scores in scorers.items()})
     print("\nTUNING sample only (adds the recipe-tuning runs):")
     show(result["tuning_sample"])
-    result["remainder"] = remainder_value(samples, truth, {n: s for n, s in methods.items() if "report" in s}, args.base)
+    result["remainder"] = remainder_value(samples, truth, reported, args.base)
     show_remainder(result["remainder"])
     out = args.out or args.results / "layer-effects.json"
     write_json(out, result)

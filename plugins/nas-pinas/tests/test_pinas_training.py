@@ -229,9 +229,10 @@ def test_the_collapse_flag_follows_the_spread_and_a_recovery_shows():
 
 
 def test_a_stopped_and_resumed_run_equals_the_straight_run(tmp_path):
-    """Stopped after 2 of 4 steps and resumed: student, teacher, queue and pointer all equal the
-    uninterrupted run's (the study's seed 1 was resumed mid-training; this says whether that
-    can change a result)."""
+    """Stopped after 2 of 4 steps and resumed: the student and every component's state (the
+    teacher with its queue and pointer, the loss's generator and collapse guard, the sampler)
+    equal the uninterrupted run's (the study's seed 1 was resumed mid-training; this says
+    whether that can change a result)."""
     straight = tiny_run(tmp_path / "straight", "train.max_steps=4")
     Trainer(straight).fit()
     stopped = tiny_run(tmp_path / "stopped", "train.max_steps=4")
@@ -241,10 +242,11 @@ def test_a_stopped_and_resumed_run_equals_the_straight_run(tmp_path):
     trainer.save()
     resumed = tiny_run(tmp_path / "stopped", "train.max_steps=4")
     Trainer(resumed).fit(resume=True)
-    a, b = straight.supernet.state_dict(), resumed.supernet.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert torch.equal(straight.teacher.queue, resumed.teacher.queue) and straight.teacher.ptr == resumed.teacher.ptr
-    assert same_state(straight.teacher.state_dict(), resumed.teacher.state_dict())
+    assert same_state(straight.supernet.state_dict(), resumed.supernet.state_dict())
+    components = straight.components()
+    assert "queue" in components["teacher"].state_dict() and components.keys() == resumed.components().keys()
+    for name, component in components.items():
+        assert same_state(component.state_dict(), resumed.components()[name].state_dict()), name
 
 
 def same_state(a, b) -> bool:
