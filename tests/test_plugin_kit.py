@@ -3,7 +3,6 @@ reference, plugin API versions and deprecations, and ``nas plugins --hooks``."""
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import inspect
 import json
@@ -12,6 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import warnings
 from pathlib import Path
@@ -56,38 +56,44 @@ def guide_steps(text: str) -> list[tuple[str, str, str]]:
     return steps
 
 
-def as_subprocess(command: str) -> list[str]:
-    """The guide's commands run with this venv's tools; pip installs editable without
-    dependencies or build isolation (no network needed, nothing else in the venv changes)."""
+def as_subprocess(command: str, tools: Path) -> list[str]:
+    """The guide's commands run with the tools of ``tools`` (a venv's bin folder); pip installs
+    editable without dependencies or build isolation (no network needed)."""
     words = shlex.split(command)
     tool, args = words[0], words[1:]
+    python = str(tools / "python")
     if tool == "pip":
         assert args[:2] == ["install", "-e"], f"unexpected pip command in the guide: {command}"
-        return [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", *args[1:]]
+        return [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", *args[1:]]
     if tool == "nas":
-        return [str(BIN / "nas"), *args]
+        return [str(tools / "nas"), *args]
     if tool == "pytest":
-        return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+        return [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
     raise AssertionError(f"the guide runs '{tool}', which this test does not know how to run")
 
 
 @pytest.fixture
-def guide_folder(tmp_path):
-    """An empty folder; the guide's package is uninstalled again afterwards. A lock keeps two
-    concurrent test sessions from installing and removing the same package under each other."""
-    with open(Path(os.environ.get("TMPDIR", "/tmp")) / "nas-writing-a-plugin.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        installed: list[str] = []
-        try:
-            yield tmp_path, installed
-        finally:
-            for dist in installed:
-                subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "-y", dist], capture_output=True)
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def guide_folder(tmp_path) -> tuple[Path, Path]:
+    """An empty folder, and the bin folder of a throwaway venv layered over this one: it sees
+    every package this venv has (a .pth file adds this venv's site-packages), and the guide's
+    ``pip install -e`` goes into it. So nothing in this venv changes, and tests running at the
+    same time (``pytest -n``, another session) never see the guide's plugin autoloaded."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    tools = venv / "bin"
+    own_site = subprocess.run([str(tools / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    (Path(own_site) / "layered-on-the-test-venv.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    console_script = (BIN / "nas").read_text().split("\n", 1)[1]  # this venv's `nas`, run by the new python
+    (tools / "nas").write_text(f"#!{tools / 'python'}\n{console_script}")
+    (tools / "nas").chmod(0o755)
+    folder = tmp_path / "guide"
+    folder.mkdir()
+    return folder, tools
 
 
 def test_following_only_the_guide_gives_an_installed_tested_enabled_plugin(guide_folder):
-    folder, installed = guide_folder
+    folder, tools = guide_folder
     steps = guide_steps(GUIDE.read_text())
     assert [s[1].split()[0] for s in steps if s[0] == "run"] == ["pip", "nas", "pytest", "nas", "nas"]
     outputs: dict[str, subprocess.CompletedProcess] = {}
@@ -97,10 +103,7 @@ def test_following_only_the_guide_gives_an_installed_tested_enabled_plugin(guide
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
             continue
-        if what.startswith("pip install"):
-            pyproject = (folder / what.split()[-1] / "pyproject.toml").read_text()
-            installed.append(re.search(r'^name = "([^"]+)"', pyproject, re.M).group(1))
-        proc = subprocess.run(as_subprocess(what), cwd=folder, capture_output=True, text=True, env=_env(), timeout=900)
+        proc = subprocess.run(as_subprocess(what, tools), cwd=folder, capture_output=True, text=True, env=_env(), timeout=900)
         outputs[what] = proc
         printed = proc.stdout + proc.stderr
         if content.startswith("error:"):  # the guide shows this command failing
