@@ -3,6 +3,7 @@ reference, plugin API versions and deprecations, and ``nas plugins --hooks``."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import inspect
 import json
@@ -133,6 +134,9 @@ def test_following_only_the_guide_gives_an_installed_tested_enabled_plugin(guide
     assert all(0 <= line["hello/identities"] <= 8 for line in lines)
     assert "hello/identities" in outputs["nas run hello.yaml"].stdout
     assert json.loads((run_dir / "search.json").read_text())["best"]["arch"]
+    # installed into the throwaway venv only: this venv (and every test beside this one) never saw it
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.distribution("nas-hello")
 
 
 # ------------------------------------------------------------------------------------------
