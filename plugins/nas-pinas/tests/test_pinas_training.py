@@ -243,10 +243,10 @@ def test_a_stopped_and_resumed_run_equals_the_straight_run(tmp_path):
     resumed = tiny_run(tmp_path / "stopped", "train.max_steps=4")
     Trainer(resumed).fit(resume=True)
     assert same_state(straight.supernet.state_dict(), resumed.supernet.state_dict())
-    components = straight.components()
-    assert "queue" in components["teacher"].state_dict() and components.keys() == resumed.components().keys()
+    components, resumed_components = straight.components(), resumed.components()
+    assert "queue" in components["teacher"].state_dict() and components.keys() == resumed_components.keys()
     for name, component in components.items():
-        assert same_state(component.state_dict(), resumed.components()[name].state_dict()), name
+        assert same_state(component.state_dict(), resumed_components[name].state_dict()), name
 
 
 def same_state(a, b) -> bool:
