@@ -17,6 +17,7 @@ DEDICATED = {
     "bench_pinas.py": "plugins/nas-pinas/tests/test_pinas_bench.py",
     "bench_pinas_cost.py": "tests/test_bench_pinas_cost.py",
     "bench_scarlet.py": "plugins/nas-scarlet/tests/test_scarlet_bench.py",
+    "bench_search_gap.py": "tests/test_bench_search_gap.py",
 }
 """Scripts whose --quick mode a test of their own runs and checks in detail: not run twice."""
 
