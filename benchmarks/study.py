@@ -613,6 +613,21 @@ def seed_mean_difference(method: dict[int, list[float]], baseline: dict[int, lis
     return {**diff, "mean_tau": mean_tau(ours, np.asarray(truth)), "baseline_mean_tau": mean_tau(theirs, np.asarray(truth)), "per_seed": per_seed}
 
 
+def fusion_over_seeds(rows: dict[str, dict[str, Any]], truth: list[float], resamples: int) -> dict[str, dict[str, Any]]:
+    """Supernet methods in the fusion table with two or more seeds: does the supernet add to the
+    training-free priors over its seeds? The mean over seeds of tau(fused) - tau(priors alone) on
+    REPORT, each seed fused at its own weights chosen on TUNING (so this chooses nothing new),
+    with one paired bootstrap over networks for every seed (:func:`seed_mean_difference`)."""
+    by_method: dict[str, dict[int, tuple[list[float], list[float]]]] = {}
+    for row in rows.values():
+        if row.get("without") and "report" in row["scores"]:
+            supernet = rows[row["supernet_row"]]
+            by_method.setdefault(supernet["method"], {})[supernet["seed"]] = (row["scores"]["report"], rows[row["without"]]["scores"]["report"])
+    return {method: {**seed_mean_difference({s: fused for s, (fused, _) in by_seed.items()}, {s: alone for s, (_, alone) in by_seed.items()}, truth, resamples),
+                     "seeds": sorted(by_seed)}
+            for method, by_seed in by_method.items() if len(by_seed) >= 2}
+
+
 def difference_text(diff: dict[str, Any] | None) -> str:
     """A paired difference as '+0.012 [-0.010, +0.034]' (empty when there is none)."""
     return f"{diff['difference']:+.3f} [{diff['ci95'][0]:+.3f}, {diff['ci95'][1]:+.3f}]" if diff else ""
@@ -719,7 +734,8 @@ def summarize(study: Study) -> dict[str, Any]:
     refs = read_json(study.results / "references.json")
     summary = {"spec": study.spec, "baseline": baseline, "limits": samples["limits"], "rows": table, "picks": refs.get("picks", {}),
                "by_identities": scores_by_identities(rows, groups, truth), "component_curves": component_curves(study),
-               "seed_agreement": seed_agreement(rows, truth["report"], bootstrap, study.spec["baseline"])}
+               "seed_agreement": seed_agreement(rows, truth["report"], bootstrap, study.spec["baseline"]),
+               "fusion_over_seeds": fusion_over_seeds(rows, truth["report"], bootstrap)}
     write_json(study.results / "summary.json", summary)
     return summary
 
@@ -822,6 +838,14 @@ def markdown(summary: dict[str, Any]) -> str:
             lines.append(f"| {name} | {weights} | {rep['kendall_tau']:.3f} [{lo:.3f}, {hi:.3f}] | "
                          f"{summary['rows'][row['without']]['report']['kendall_tau']:.3f} | {difference_text(rep['vs_without_supernet'])} | "
                          f"{difference_text(rep['vs_supernet_alone'])} | {rep['group_tau_weighted_mean']:.3f} |")
+    over_seeds = summary.get("fusion_over_seeds", {})
+    if over_seeds:
+        lines += ["", "The same over training seeds (REPORT): mean tau of the fusion over the seeds (each seed at its own "
+                  "tuning-chosen weights) against the priors alone; the CI resamples networks only:", "",
+                  "| supernet | seeds | fused mean tau | priors alone | mean difference [CI] | difference per seed |", "|---|---|---|---|---|---|"]
+        for method, diff in over_seeds.items():
+            lines.append(f"| {method} | {', '.join(map(str, diff['seeds']))} | {diff['mean_tau']:.3f} | {diff['baseline_mean_tau']:.3f} | "
+                         f"{difference_text(diff)} | {' / '.join(f'{d:+.3f}' for d in diff['per_seed'])} |")
     lines += seed_agreement_lines(summary.get("seed_agreement", {}), summary["spec"]["baseline"])
     by = summary.get("by_identities", {})
     if len(by) > 1:

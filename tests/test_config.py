@@ -77,7 +77,7 @@ def test_show_contains_defaults_and_component_options():
 
 
 def test_the_trained_supernet_config_checks_and_scores_by_supernet_accuracy():
-    """configs/supernet.yaml (README: search with a trained supernet) validates with its plugin,
+    """configs/supernet.yaml (README: search with a trained supernet) validates,
     and it scores by the trained supernet's accuracy, so `nas run` trains before it searches."""
     from nas_test_helpers import nas
 

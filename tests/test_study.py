@@ -90,14 +90,14 @@ def test_the_study_measures_the_main_job_as_shipped(tmp_path, shared_data):
 
 def test_the_shipped_supernet_config_is_the_studys_best_supernet_recipe(tmp_path, shared_data):
     """configs/supernet.yaml (the README's trained-supernet search) trains and scores exactly as
-    the study's `rank-naswot-u4` unit it quotes; this fails when the two drift."""
+    the study's `sandwich` unit it quotes; this fails when the two drift."""
     import yaml
 
     shipped = yaml.safe_load((REPO / "configs" / "supernet.yaml").read_text())
     the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
-    recipe = the_study.method_config("rank-naswot-u4", 0)
-    for section in ("space", "sampler", "regularizers", "plugins", "evaluator"):
-        assert recipe[section] == shipped[section], section
+    recipe = the_study.method_config("sandwich", 0)
+    for section in ("space", "sampler", "regularizers", "plugins", "teacher", "evaluator"):
+        assert recipe.get(section) == shipped.get(section), section
     for key in ("batch_size", "optimizer", "scheduler", "max_steps"):
         assert recipe["train"][key] == shipped["train"][key], key
     assert recipe["search"]["searcher"] == shipped["search"]["searcher"]
@@ -380,3 +380,32 @@ def test_a_method_with_two_seeds_is_compared_with_the_baseline_over_the_same_see
     table = "\n".join(study.seed_agreement_lines(agreement, "spos"))
     assert "Methods against spos over the same seeds" in table and "| fairnas | 0, 1 |" in table
     assert "| cream | 1, 2 |" in table.split("Methods against spos")[0] and "| cream |" not in table.split("Methods against spos")[1]
+
+
+def test_a_fused_supernet_with_two_seeds_is_compared_with_the_priors_alone_over_its_seeds():
+    """The fusion table's rows of one supernet method on two seeds (each at its own tuning-chosen
+    weights) become one mean difference against the priors fused alone; one seed is not enough."""
+    truth = [float(i) for i in range(40)]
+    priors = [t + (6 if i % 3 == 0 else -6) for i, t in enumerate(truth)]
+    better = [t + (2 if i % 5 == 0 else -2) for i, t in enumerate(truth)]
+    worse = [t + (9 if i % 2 == 0 else -9) for i, t in enumerate(truth)]
+    rows = {
+        "naswot + depth (rank avg)": {"reference": True, "fusion": True, "scores": {"report": priors}},
+        "sandwich (seed 0)": {"method": "sandwich", "seed": 0, "scores": {"report": truth}},
+        "sandwich (seed 1)": {"method": "sandwich", "seed": 1, "scores": {"report": truth}},
+        "spos (seed 0)": {"method": "spos", "seed": 0, "scores": {"report": truth}},
+        "sandwich (seed 0) + naswot + depth (rank avg)": {"fusion": True, "without": "naswot + depth (rank avg)",
+                                                          "supernet_row": "sandwich (seed 0)", "scores": {"report": better}},
+        "sandwich (seed 1) + naswot + depth (rank avg)": {"fusion": True, "without": "naswot + depth (rank avg)",
+                                                          "supernet_row": "sandwich (seed 1)", "scores": {"report": worse}},
+        "spos (seed 0) + naswot + depth (rank avg)": {"fusion": True, "without": "naswot + depth (rank avg)",
+                                                      "supernet_row": "spos (seed 0)", "scores": {"report": better}},
+    }
+    over = study.fusion_over_seeds(rows, truth, resamples=300)
+    assert list(over) == ["sandwich"] and over["sandwich"]["seeds"] == [0, 1]
+    tau = lambda scores: study.kendalltau(scores, truth)[0]
+    diff = over["sandwich"]
+    assert diff["per_seed"] == pytest.approx([tau(better) - tau(priors), tau(worse) - tau(priors)])
+    assert diff["per_seed"][0] > 0 > diff["per_seed"][1]
+    assert diff["difference"] == pytest.approx(sum(diff["per_seed"]) / 2)
+    assert diff["ci95"][0] <= diff["difference"] <= diff["ci95"][1]
