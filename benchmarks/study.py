@@ -344,24 +344,29 @@ class Study:
 
     def shared_scores(self, method: str, seed: int) -> tuple[str, dict[str, list[float]]] | None:
         """The sample scores of another finished method that scores networks exactly as this one
-        does (same training, seed and config but for ``search``: e.g. ``cream`` and
+        does (same training, seed and config but for ``search`` and ``run_dir``: e.g. ``cream`` and
         ``cream-board``, which differ only in how they search), as (its name, a copy of its
         scores); None when there is none. Scoring is deterministic given the config, so copying
         them saves the ~25 minutes of scoring both samples again and changes no number."""
         training = self.spec["methods"][method]["training"]
-        mine = self.method_config(method, seed)
-        mine.pop("search", None)
+        mine = self.scoring_config(method, seed)
         for other, entry in self.spec["methods"].items():
             if other == method or entry["training"] != training:
                 continue
             record = read_json(self.results / "methods" / f"{other}-s{seed}.json")
             if not (record.get("finished") and record.get("scores")):
                 continue
-            theirs = self.method_config(other, seed)
-            theirs.pop("search", None)
-            if theirs == mine:
+            if self.scoring_config(other, seed) == mine:
                 return other, {name: list(values) for name, values in record["scores"].items()}
         return None
+
+    def scoring_config(self, method: str, seed: int) -> dict[str, Any]:
+        """A method's config without what cannot change a network's score: ``search`` and
+        ``run_dir`` (a ``training: none`` method's run_dir names the method)."""
+        config = self.method_config(method, seed)
+        for key in ("search", "run_dir"):
+            config.pop(key, None)
+        return config
 
     def board(self, run: Run) -> list[dict[str, Any]] | None:
         """A Cream teacher's final board, best first, with each entry's ground truth (None

@@ -188,6 +188,10 @@ def test_a_method_that_differs_only_in_its_search_reuses_a_finished_siblings_sco
     assert the_study.shared_scores("cream-board", 1) is None
     study.write_json(methods / "pinas-s0.json", {"finished": True, "scores": scores})
     assert the_study.shared_scores("pinas-probe", 0) is None
+    # training-free methods too: the main job's earlier search budget scores as the main job does
+    study.write_json(methods / "quickstart-v2-s1.json", {"finished": True, "scores": scores})
+    assert the_study.shared_scores("quickstart", 1) == ("quickstart-v2", scores)
+    assert the_study.shared_scores("quickstart", 0) is None
 
 
 def test_a_killed_sitting_counts_its_time_up_to_its_last_checkpoint(tmp_path):
