@@ -43,7 +43,7 @@ from common import REPO, write_result  # noqa: E402
 from nas_core.config import ConstraintsConfig, load_config  # noqa: E402
 from nas_core.errors import NasError  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
-from nas_core.outcome import percentile_of  # noqa: E402
+from nas_core.outcome import feasible_networks, percentile_of  # noqa: E402
 from nas_core.ranking import distinct_networks  # noqa: E402
 from nas_core.run import Run  # noqa: E402
 from nas_core.search_result import SearchProblem  # noqa: E402
@@ -62,7 +62,7 @@ def build_run(config: Path, seed: int, run_dir: Path, overrides: Sequence[str]) 
     if run.config.space.name != "nas-bench-macro":
         raise SystemExit(f"error: {config}: space '{run.config.space.name}': bench_search_gap.py judges picks by NAS-Bench-Macro's ground truth; use a nas-bench-macro config")
     if run.evaluator.reads_supernet:
-        raise SystemExit(f"error: {config}: evaluator '{run.config.evaluator.name}' reads a trained supernet; search_gap.py scores every network, "
+        raise SystemExit(f"error: {config}: evaluator '{run.config.evaluator.name}' reads a trained supernet; bench_search_gap.py scores every network, "
                          "which only a training-free evaluator can afford")
     return run
 
@@ -91,11 +91,11 @@ def search_once(space, searcher, scores: dict[str, float], max_macs: float, seed
     return space.encode(space.canonical(space.decode(result.best.arch))), len(problem.history)
 
 
-def limit_report(space, scores: dict[str, float], truth: dict[str, float], networks: list, max_macs: float) -> dict[str, Any]:
+def limit_report(space, scores: dict[str, float], truth: dict[str, float], max_macs: float) -> dict[str, Any]:
     """The feasible networks' scores and ground truth under one limit, and what the score's top is worth."""
-    feasible = [space.encode(a) for a in networks if space.complexity(a)[0] <= max_macs]
+    networks = feasible_networks(space, truth, lambda a: space.complexity(a)[0] <= max_macs)
+    feasible, accs = [space.encode(a) for a in networks.archs], networks.accs
     score = np.array([scores[k] for k in feasible])
-    accs = [truth[k] for k in feasible]
     order = np.argsort(-score, kind="stable")
     top = [feasible[i] for i in order[:10]]
     argmax = feasible[int(order[0])]
@@ -128,15 +128,11 @@ def study_agreement(scores: dict[str, float], config: Path, seed: int) -> float 
     return float(max(abs(scores[k] - v) for k, v in zip(keys, stored["scores"]["tuning"])))
 
 
-def chosen_budget(per_seed: dict[str, Any], budgets: list[tuple[int, int]]) -> list[int] | None:
-    """The label-free choice: the smallest budget whose every search found the score's argmax
-    (every evaluator seed, limit and search seed); None when none did."""
-    for population, generations in budgets:
-        rows = [r for s in per_seed.values() for lim in s["limits"].values() for r in lim["searches"]
-                if (r["population"], r["generations"]) == (population, generations)]
-        if all(r["is_argmax"] for r in rows):
-            return [population, generations]
-    return None
+def chosen_budget(summary: list[dict[str, Any]]) -> list[int] | None:
+    """The label-free choice: the smallest budget (``summarize``'s rows, in the order given) whose
+    every search found the score's argmax (every evaluator seed, limit and search seed); None
+    when none did."""
+    return next(([row["population"], row["generations"]] for row in summary if row["argmax_found"] == row["searches"]), None)
 
 
 def summarize(per_seed: dict[str, Any], budgets: list[tuple[int, int]]) -> list[dict[str, Any]]:
@@ -184,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         score_seconds = time.perf_counter() - scored_at
         by_limit = {}
         for limit in limits:
-            judged = limit_report(run.space, scores, truth, networks, limit["max_macs"])
+            judged = limit_report(run.space, scores, truth, limit["max_macs"])
             rows = []
             for population, generations in budgets:
                 searcher = build_run(args.config, evaluator_seed, runs / f"eval-s{evaluator_seed}",
@@ -202,15 +198,16 @@ def main(argv: list[str] | None = None) -> int:
                                          "max_difference_from_study_scores": study_agreement(scores, args.config, evaluator_seed)}
 
     summary = summarize(per_seed, budgets)
+    chosen = chosen_budget(summary)
     path = write_result("search_gap", {"config": str(args.config.relative_to(REPO)) if args.config.is_relative_to(REPO) else str(args.config),
                                        "seconds": time.perf_counter() - started,
                                        "load_avg_before": list(load_before), "load_avg_after": list(os.getloadavg()), "budgets": summary,
-                                       "chosen_budget": chosen_budget(per_seed, budgets), "per_evaluator_seed": per_seed},
+                                       "chosen_budget": chosen, "per_evaluator_seed": per_seed},
                         quick, args.out)
     for row in summary:
         print(f"budget {row['population']}x{row['generations']}: {row['mean_evaluations']:.0f} evaluations, argmax found "
               f"{row['argmax_found']}/{row['searches']}, mean score pct {row['mean_score_percentile']:.2f}, mean GT pct {row['mean_gt_percentile']:.2f}")
-    print(f"chosen (label-free: the smallest budget that always found the score's argmax): {chosen_budget(per_seed, budgets)}")
+    print(f"chosen (label-free: the smallest budget that always found the score's argmax): {chosen}")
     print(f"-> {path}")
     return 0
 
