@@ -27,6 +27,11 @@ part (the ceiling of any per-layer-additive scorer), and that part plus a supern
 and one label-using method, counted: an additive predictor fitted (ridge) on k labelled networks
 drawn from TUNING, ranked on REPORT, 30 draws per k.
 
+And, label-free (``label_free_additive``): each method's scores of one sample fitted as a sum of
+per-layer choice effects -- what the ``layer-additive`` evaluator does with its own fit sample --
+then ranking the OTHER sample: tau raw and fitted, per sample, with the paired bootstrap CI of
+the difference on REPORT (fitted on the supernet's tuning-sample scores).
+
 It describes the samples to explain the study's numbers; it chooses nothing it then reports.
 """
 
@@ -42,7 +47,9 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from study import rank_fusion_on_tuning, read_json, write_json  # noqa: E402
 
+from nas_core.components.additive import LayerEffects  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
+from nas_core.ranking import paired_difference  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "study"
 OPS = ("MB3_K3", "MB6_K5")
@@ -137,6 +144,24 @@ def remainder_value(samples: dict, truth: dict, methods: dict, base: str, label_
     return out
 
 
+def label_free_additive(samples: dict, truth: dict, methods: dict, ridge: float = 1.0, resamples: int = 2000) -> dict:
+    """Each method's scores of one sample fitted by ``LayerEffects`` (no labels: the targets are
+    its own scores), ranking the other sample; tau raw vs fitted per sample, and on REPORT the
+    paired bootstrap difference fitted - raw."""
+    archs = {s: [tuple(int(c) for c in a) for a in samples[s]] for s in truth}
+    num_choices = [3] * len(archs["tuning"][0])
+    other = {"tuning": "report", "report": "tuning"}
+    rows = {}
+    for name, scores in methods.items():
+        fitted = {s: [LayerEffects.fit(num_choices, archs[other[s]], scores[other[s]], ridge).score(a) for a in archs[s]] for s in truth}
+        rows[name] = {
+            "raw": {s: tau(scores[s], truth[s]) for s in truth},
+            "fitted_on_other_sample": {s: tau(fitted[s], truth[s]) for s in truth},
+            "report_difference": paired_difference(fitted["report"], scores["report"], truth["report"], resamples=resamples, seed=0),
+        }
+    return {"ridge": ridge, "methods": rows}
+
+
 def show(result: dict) -> None:
     rows = result["scorers"]
     layers = len(rows["ground truth"]["effects"])
@@ -164,6 +189,16 @@ def show_remainder(value: dict) -> None:
         print(f"  k={row['labels']:3d}: {row['report_tau_mean']:.3f} +- {row['report_tau_sd']:.3f}")
 
 
+def show_label_free(value: dict) -> None:
+    print("\nLABEL-FREE: each method's scores fitted as per-layer effects on the other sample (layer-additive):")
+    print("  method                    raw tuning/REPORT   fitted tuning/REPORT   REPORT fitted - raw [95% CI]")
+    for name, row in value["methods"].items():
+        raw, fitted, diff = row["raw"], row["fitted_on_other_sample"], row["report_difference"]
+        low, high = diff["ci95"]
+        print(f"  {name:24s}  {raw['tuning']:.3f} / {raw['report']:.3f}       {fitted['tuning']:.3f} / {fitted['report']:.3f}"
+              f"          {diff['difference']:+.3f} [{low:+.3f}, {high:+.3f}]")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS, help="the study's results directory")
@@ -185,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     show(result["tuning_sample"])
     result["remainder"] = remainder_value(samples, truth, reported, args.base)
     show_remainder(result["remainder"])
+    result["label_free_additive"] = label_free_additive(samples, truth, reported)
+    show_label_free(result["label_free_additive"])
     out = args.out or args.results / "layer-effects.json"
     write_json(out, result)
     print(f"-> {out}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from nas_core import hookimpl
+from nas_core.components.additive import LayerAdditiveEvaluator, LayerAdditiveOptions
 from nas_core.components.evaluators import AccuracyEvaluator, AccuracyOptions
 from nas_core.components.fusion import RankFusionEvaluator, RankFusionOptions
 from nas_core.components.ranking_loss import RankingLoss, RankingLossOptions
@@ -67,6 +68,7 @@ def nas_register_regularizers(registry: Registry) -> None:
 def nas_register_evaluators(registry: Registry) -> None:
     registry.register("accuracy", AccuracyEvaluator, options=AccuracyOptions)
     registry.register("rank-fusion", RankFusionEvaluator, options=RankFusionOptions)
+    registry.register("layer-additive", LayerAdditiveEvaluator, options=LayerAdditiveOptions)
     registry.register("macs", MacsEvaluator, options=StructuralOptions)
     registry.register("params", ParamsEvaluator, options=StructuralOptions)
     registry.register("depth", DepthEvaluator, options=StructuralOptions)

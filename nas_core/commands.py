@@ -101,9 +101,12 @@ def supernet_weights(run: Run, checkpoint: str | None) -> Literal["supernet", "i
 
 
 def _evaluator_label(run: Run) -> str:
-    """``'rank-fusion' (naswot, depth)``: the evaluator's name, and a fusion's scored members."""
+    """``'rank-fusion' (naswot, depth)``: the evaluator's name, and a wrapper's scored members
+    (a fusion's ``members`` with a weight above 0, ``layer-additive``'s ``member``)."""
     spec = run.config.evaluator
     members = [m.evaluator.name for m in getattr(spec.options, "members", ()) if getattr(m, "weight", 1) > 0]
+    if getattr(spec.options, "member", None) is not None:
+        members.append(spec.options.member.name)
     return f"'{spec.name}'" + (f" ({', '.join(members)})" if members else "")
 
 

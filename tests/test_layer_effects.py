@@ -50,3 +50,9 @@ def test_the_committed_study_shows_every_supernet_overrating_the_last_stage(tmp_
     assert value["labelled_ceiling"]["additive"]["report"] > value["base_tau"]["report"] + 0.03
     assert value["supernets"]["spos-s0"]["weight"] in layer_effects.REMAINDER_WEIGHTS
     assert set(value["k_label_additive_predictor"]) == {str(k) for k in layer_effects.LABEL_COUNTS}
+    # label-free: each supernet's tuning-sample scores fitted as per-layer effects (the
+    # layer-additive evaluator's model) rank REPORT better than its raw scores, CI above 0
+    fitted = result["label_free_additive"]["methods"]
+    for name in ("spos-s0", "spos-s1", "sandwich-s0", "sandwich-s1", "fairnas-s0"):
+        assert fitted[name]["fitted_on_other_sample"]["report"] > fitted[name]["raw"]["report"], name
+        assert fitted[name]["report_difference"]["ci95"][0] > 0, name

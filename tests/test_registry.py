@@ -62,7 +62,7 @@ def test_builtin_components_register_through_the_hooks():
     info = host.plugins["builtin"]
     assert info.registered["samplers"] == ["fairnas", "sandwich", "uniform"]
     assert info.registered["regularizers"] == ["ranking-loss"]
-    assert info.registered["evaluators"] == ["accuracy", "depth", "macs", "params", "rank-fusion"]
+    assert info.registered["evaluators"] == ["accuracy", "depth", "layer-additive", "macs", "params", "rank-fusion"]
     assert "nas-bench-macro" in info.registered["search_spaces"]
     entry = host.registries.samplers.entry("fairnas")
     assert entry.source.startswith("plugin 'builtin'")
