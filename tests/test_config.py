@@ -77,14 +77,15 @@ def test_show_contains_defaults_and_component_options():
 
 
 def test_the_trained_supernet_config_checks_and_scores_by_supernet_accuracy():
-    """configs/supernet.yaml (README: search with a trained supernet) validates,
-    and it scores by the trained supernet's accuracy, so `nas run` trains before it searches."""
+    """configs/supernet.yaml (README: search with a trained supernet) validates, and it scores by
+    the layer effects of the trained supernet's accuracy, so `nas run` trains before it searches."""
     from nas_test_helpers import nas
 
     proc = nas("config", "check", str(REPO / "configs" / "supernet.yaml"))
     assert proc.returncode == 0, proc.stderr
     config = full(REPO / "configs" / "supernet.yaml")
-    assert config.evaluator.name == "accuracy" and config.search.constraints.max_flops is not None
+    assert config.evaluator.name == "layer-additive" and config.evaluator.options.member.name == "accuracy"
+    assert config.search.constraints.max_flops is not None
 
 
 def test_the_main_job_is_a_search_under_a_macs_budget_that_checks():

@@ -90,12 +90,12 @@ def test_the_study_measures_the_main_job_as_shipped(tmp_path, shared_data):
 
 def test_the_shipped_supernet_config_is_the_studys_best_supernet_recipe(tmp_path, shared_data):
     """configs/supernet.yaml (the README's trained-supernet search) trains and scores exactly as
-    the study's `sandwich` unit it quotes; this fails when the two drift."""
+    the study's `sandwich-additive` unit it quotes; this fails when the two drift."""
     import yaml
 
     shipped = yaml.safe_load((REPO / "configs" / "supernet.yaml").read_text())
     the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
-    recipe = the_study.method_config("sandwich", 0)
+    recipe = the_study.method_config("sandwich-additive", 0)
     for section in ("space", "sampler", "regularizers", "plugins", "teacher", "evaluator"):
         assert recipe.get(section) == shipped.get(section), section
     for key in ("batch_size", "optimizer", "scheduler", "max_steps"):
