@@ -46,6 +46,14 @@ def test_run_with_a_training_free_evaluator_trains_nothing_and_exports_initial_w
     assert summary["weights"] == outcome["export"]["weights"] == "initial"
 
 
+def test_a_layer_additive_run_over_a_training_free_member_names_its_member(nas_kit, capsys):
+    run, _ = nas_kit.open({**NO_ONNX, "evaluator": {"name": "layer-additive", "fit_size": 8, "member": {"name": "depth"}}})
+    outcome = commands.run_all(run)
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "evaluator 'layer-additive' (depth) is training-free" in printed
+    assert outcome["export"]["weights"] == "initial" and not (run.run_dir / CHECKPOINT_NAME).exists()
+
+
 def test_run_with_an_evaluator_that_reads_the_supernet_still_trains(nas_kit, capsys):
     run, recorder = nas_kit.open(NO_ONNX)  # the kit's default evaluator: accuracy
     outcome = commands.run_all(run)
