@@ -98,6 +98,13 @@ def sample_distinct(space: SearchSpace, count: int, seed: int, exclude: Sequence
     return ordered
 
 
+def sample_up_to(space: SearchSpace, count: int, seed: int) -> list[Arch]:
+    """``count`` distinct networks drawn by :func:`sample_distinct`, or every distinct network
+    when a small space has fewer (the seeded samples that wrapper evaluators score once)."""
+    everything = distinct_networks(space)
+    return sample_distinct(space, count if everything is None else min(count, len(everything)), seed)
+
+
 def _tau(x: Sequence[float], y: Sequence[float]) -> float:
     return float(stats.kendalltau(x, y).statistic)
 

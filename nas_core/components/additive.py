@@ -43,7 +43,7 @@ from nas_core.components.base import Evaluator
 from nas_core.config import ComponentConfig, Section
 from nas_core.context import ComponentContext
 from nas_core.errors import ConfigError, NasError
-from nas_core.ranking import distinct_networks, sample_distinct
+from nas_core.ranking import sample_up_to
 from nas_core.spaces.supernet import Arch, Supernet
 
 FIT_SALT = 29
@@ -117,10 +117,7 @@ class LayerAdditiveEvaluator(Evaluator):
     def fit_archs(self) -> list[Arch]:
         """The seeded fit sample (the whole space when it has fewer distinct networks)."""
         if self._fit_archs is None:
-            space = self.context.space
-            everything = distinct_networks(space)
-            size = self.options.fit_size if everything is None else min(self.options.fit_size, len(everything))
-            self._fit_archs = sample_distinct(space, size, self.context.seed + FIT_SALT)
+            self._fit_archs = sample_up_to(self.context.space, self.options.fit_size, self.context.seed + FIT_SALT)
         return self._fit_archs
 
     def fitted(self, supernet: Supernet) -> LayerEffects:

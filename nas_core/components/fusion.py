@@ -47,7 +47,7 @@ from nas_core.components.base import Evaluator
 from nas_core.config import ComponentConfig, Section
 from nas_core.context import ComponentContext
 from nas_core.errors import ConfigError, NasError
-from nas_core.ranking import distinct_networks, sample_distinct
+from nas_core.ranking import sample_up_to
 from nas_core.spaces.supernet import Arch, Supernet
 
 REFERENCE_SALT = 17
@@ -131,10 +131,7 @@ class RankFusionEvaluator(Evaluator):
     def reference_archs(self) -> list[Arch]:
         """The seeded reference sample (the whole space when it has fewer distinct networks)."""
         if self._reference_archs is None:
-            space = self.context.space
-            everything = distinct_networks(space)
-            size = self.options.reference_size if everything is None else min(self.options.reference_size, len(everything))
-            self._reference_archs = sample_distinct(space, size, self.context.seed + REFERENCE_SALT)
+            self._reference_archs = sample_up_to(self.context.space, self.options.reference_size, self.context.seed + REFERENCE_SALT)
         return self._reference_archs
 
     def reference(self, index: int, supernet: Supernet) -> Reference:
