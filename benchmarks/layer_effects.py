@@ -47,7 +47,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from study import rank_fusion_on_tuning, read_json, write_json  # noqa: E402
 
-from nas_core.components.additive import LayerEffects  # noqa: E402
+from nas_core.components.additive import LayerEffects, choice_indicators  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
 from nas_core.ranking import paired_difference  # noqa: E402
 
@@ -58,10 +58,16 @@ LABEL_COUNTS = (10, 20, 40, 80)
 DRAWS = 30
 
 
-def design(archs: list[str]) -> np.ndarray:
-    """Intercept + one column per (layer, non-identity op): 1 where the network picks it."""
-    layers = len(archs[0])
-    return np.array([[1.0] + [float(a[layer] == str(op)) for layer in range(layers) for op in (1, 2)] for a in archs])
+def as_archs(keys: list[str]) -> list[tuple[int, ...]]:
+    """NAS-Bench-Macro keys ('01221021') as architectures (tuples of choices)."""
+    return [tuple(int(c) for c in key) for key in keys]
+
+
+def design(keys: list[str]) -> np.ndarray:
+    """Intercept + one column per (layer, non-identity op): 1 where the network picks it (the
+    ``layer-additive`` evaluator's features)."""
+    archs = as_archs(keys)
+    return np.hstack([np.ones((len(archs), 1)), choice_indicators([len(OPS) + 1] * len(archs[0]), archs)])
 
 
 def fit(x: np.ndarray, scores: list[float]) -> dict:
@@ -128,17 +134,18 @@ def remainder_value(samples: dict, truth: dict, methods: dict, base: str, label_
         ceiling["plus_spos_remainder"] = fused_on_tuning(additive, remainders["spos-s0"], truth)
     out["labelled_ceiling"] = ceiling
     # the label-using method: ridge on k labelled TUNING networks, ranked on REPORT
+    # (LayerEffects, ridge 1 with the intercept not shrunk: the layer-additive evaluator's fit,
+    # here on labels)
     rng = np.random.default_rng(label_seed)
-    x_tuning, x_report = design(samples["tuning"]), design(samples["report"])
-    ridge = np.eye(x_tuning.shape[1])
-    ridge[0, 0] = 0.0  # the intercept is not shrunk
+    tuning, report = as_archs(samples["tuning"]), as_archs(samples["report"])
+    num_choices = [len(OPS) + 1] * len(tuning[0])
     predictor = {}
     for k in LABEL_COUNTS:
         draws = []
         for _ in range(DRAWS):
-            idx = rng.choice(len(x_tuning), k, replace=False)
-            coef = np.linalg.solve(x_tuning[idx].T @ x_tuning[idx] + ridge, x_tuning[idx].T @ truth["tuning"][idx])
-            draws.append(tau(x_report @ coef, truth["report"]))
+            idx = rng.choice(len(tuning), k, replace=False)
+            model = LayerEffects.fit(num_choices, [tuning[i] for i in idx], truth["tuning"][idx], ridge=1.0)
+            draws.append(tau([model.score(a) for a in report], truth["report"]))
         predictor[str(k)] = {"labels": k, "report_tau_mean": float(np.mean(draws)), "report_tau_sd": float(np.std(draws))}
     out["k_label_additive_predictor"] = predictor
     return out
@@ -148,8 +155,8 @@ def label_free_additive(samples: dict, truth: dict, methods: dict, ridge: float 
     """Each method's scores of one sample fitted by ``LayerEffects`` (no labels: the targets are
     its own scores), ranking the other sample; tau raw vs fitted per sample, and on REPORT the
     paired bootstrap difference fitted - raw."""
-    archs = {s: [tuple(int(c) for c in a) for a in samples[s]] for s in truth}
-    num_choices = [3] * len(archs["tuning"][0])
+    archs = {s: as_archs(samples[s]) for s in truth}
+    num_choices = [len(OPS) + 1] * len(archs["tuning"][0])
     other = {"tuning": "report", "report": "tuning"}
     rows = {}
     for name, scores in methods.items():

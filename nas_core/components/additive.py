@@ -59,8 +59,7 @@ class LayerAdditiveOptions(Section):
 class LayerEffects:
     """A fitted additive model: an intercept and one effect per (layer, choice above 0)."""
 
-    def __init__(self, num_choices: Sequence[int], intercept: float, effects: Sequence[Sequence[float]]):
-        self.num_choices = list(num_choices)
+    def __init__(self, intercept: float, effects: Sequence[Sequence[float]]):
         self.intercept = float(intercept)
         self.effects = [list(map(float, layer)) for layer in effects]
         """``effects[layer][choice]``, 0.0 for choice 0 (the baseline)."""
@@ -77,7 +76,7 @@ class LayerEffects:
         for n in num_choices:
             effects.append([0.0, *coef[at : at + n - 1]])
             at += n - 1
-        return cls(num_choices, coef[0], effects)
+        return cls(coef[0], effects)
 
     def score(self, arch: Arch) -> float:
         return self.intercept + sum(self.effects[layer][choice] for layer, choice in enumerate(arch))
