@@ -1,14 +1,16 @@
-"""Reading a JSON file the engine did not necessarily write: parsed safely, then checked.
+"""JSON files on disk: read safely and checked, written atomically.
 
 Ground-truth tables and saved search results come from disk, where they may be truncated,
 edited, nested absurdly deep or not JSON at all. :func:`read_checked_json` turns every such
 case into one error line naming the file and the first wrong part, instead of a traceback
-later on.
+later on. :func:`write_json_atomic` writes through a temporary file and a rename, so a reader
+never sees half a file.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +33,16 @@ def read_checked_json(path: Path, schema: TypeAdapter | type[BaseModel], what: s
         problem = exc.errors()[0]
         where = ".".join(str(p) for p in problem["loc"]) or "<root>"
         raise error(f"{path}: not {what} ({where}: {problem['msg']})") from None
+
+
+def write_json_atomic(data: Any, path: Path, **dumps: Any) -> Path:
+    """``data`` as JSON (``json.dumps(data, indent=1, **dumps)``) in ``path``, through a temporary
+    file beside it and a rename: a crash mid-write leaves the previous file intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=1, **dumps))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

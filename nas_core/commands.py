@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nas_core import distributed
+from nas_core.checked_json import write_json_atomic
 from nas_core.checkpoint import CHECKPOINT_NAME
 from nas_core.config import RunConfig
 from nas_core.errors import ArchitectureError, ConfigError, DataError, NasError
@@ -26,7 +27,7 @@ from nas_core.export import export_subnet
 from nas_core.ground_truth import load_table, lookup
 from nas_core.latency.runs import table_for_search
 from nas_core.outcome import search_outcome
-from nas_core.ranking import rank_statistics, sample_distinct, save_json, scatter_plot
+from nas_core.ranking import rank_statistics, sample_distinct, scatter_plot
 from nas_core.restore import load_trained_supernet
 from nas_core.run import Run
 from nas_core.run_lock import check_output_dir, locked_run_dir
@@ -149,7 +150,7 @@ def _print_outcome(run: Run, problem: SearchProblem, result: SearchResult) -> No
     except KeyError as exc:  # a partial table (rank.ground_truth): the search result stands, the report is skipped
         warnings.warn(f"{run.config.rank.ground_truth or 'the ground-truth table'}: has no entry for {exc}; no ground-truth outcome for this search", stacklevel=2)
         return
-    save_json(outcome.as_dict(), run.run_dir / "outcome.json")
+    write_json_atomic(outcome.as_dict(), run.run_dir / "outcome.json")
     console.print(outcome.summary())
 
 
@@ -246,7 +247,7 @@ def rank(run: Run, checkpoint: str | None = None) -> dict[str, Any]:
     report = rank_statistics(scores, truth, groups, cfg.bootstrap, cfg.seed, cfg.top_k)
     report["archs"] = [{"arch": k, "score": s, "ground_truth": t} for k, s, t in zip(keys, scores, truth)]
     run.run_dir.mkdir(parents=True, exist_ok=True)
-    save_json(report, run.run_dir / "rank.json")
+    write_json_atomic(report, run.run_dir / "rank.json")
     scatter_plot(scores, truth, groups, run.run_dir / "rank.png", f"{run.config.sampler.name}: tau {report['kendall_tau']:.3f} (n={len(archs)})")
     lo, hi = report["kendall_tau_ci95"]
     console.print(

@@ -9,7 +9,6 @@ overlap of the top-k sets, and a scatter plot.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import random
 from functools import lru_cache
@@ -270,11 +269,4 @@ def scatter_plot(predicted: Sequence[float], truth: Sequence[float], groups: Seq
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-    return path
-
-
-def save_json(data: dict[str, Any], path: Path) -> Path:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
     return path

@@ -7,7 +7,6 @@ they get its :class:`~nas_core.context.ComponentContext` (``run.context``).
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import torch
 
 from nas_core import __version__, distributed
+from nas_core.checked_json import write_json_atomic
 from nas_core.components.base import Batch, Component, Evaluator, Regularizer, Sampler, Searcher, Teacher
 from nas_core.config import RunConfig, resolve_config
 from nas_core.context import ComponentContext, build_component
@@ -304,11 +304,7 @@ class Run:
         if not self.is_main:
             return None
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        path = self.run_dir / f"metadata-{command}.json"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.metadata(command), indent=1, default=str))
-        tmp.replace(path)
-        return path
+        return write_json_atomic(self.metadata(command), self.run_dir / f"metadata-{command}.json", default=str)
 
 
 def _setting(config: RunConfig, dotted: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from nas_core import distributed
-from nas_core.checked_json import read_checked_json
+from nas_core.checked_json import read_checked_json, write_json_atomic
 from nas_core.config import ConstraintsConfig
 from nas_core.errors import ArchitectureError, NasError
 from nas_core.spaces.space import SearchSpace
@@ -53,10 +52,7 @@ class SearchResult:
         }
 
     def save(self, path: Path) -> Path:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.as_dict(), indent=1))
-        tmp.replace(path)
-        return path
+        return write_json_atomic(self.as_dict(), path)
 
     @classmethod
     def load(cls, path: str | Path) -> "SearchResult":

@@ -91,15 +91,61 @@ def test_the_fit_removes_per_network_noise_from_the_ranking():
 
 
 def test_scores_do_not_depend_on_batching_and_the_member_is_asked_once_per_supernet(nas_kit):
-    evaluator = layer_additive(nas_kit, which="noisy", fit_size=6)
+    evaluator = layer_additive(nas_kit, which="noisy", fit_size=6, cache=False)
     together = evaluator.evaluate(None, EVERY_ENCODING)
-    one_by_one = [layer_additive(nas_kit, which="noisy", fit_size=6).evaluate(None, [a])[0] for a in EVERY_ENCODING]
+    one_by_one = [layer_additive(nas_kit, which="noisy", fit_size=6, cache=False).evaluate(None, [a])[0] for a in EVERY_ENCODING]
     assert together == one_by_one
     assert evaluator.member.calls == [evaluator.fit_archs()]  # the fit sample, once; then nothing per network
     evaluator.evaluate(None, EVERY_ENCODING[:5])
     assert len(evaluator.member.calls) == 1
     evaluator.evaluate(torch.nn.Identity(), EVERY_ENCODING[:5])  # another supernet: fitted again
     assert len(evaluator.member.calls) == 2
+
+
+def test_a_fit_is_kept_in_the_run_folder_and_read_back_for_the_same_settings(nas_kit, tmp_path):
+    run_dir = str(tmp_path / "run")
+    first = layer_additive(nas_kit, which="noisy", fit_size=6, config={"run_dir": run_dir})
+    scores = first.evaluate(None, EVERY_ENCODING)
+    saved = list((tmp_path / "run" / "layer-additive").glob("*.json"))
+    assert len(first.member.calls) == 1 and len(saved) == 1
+    again = layer_additive(nas_kit, which="noisy", fit_size=6, config={"run_dir": run_dir})
+    assert again.evaluate(None, EVERY_ENCODING) == scores  # exactly: JSON keeps every float
+    assert again.member.calls == []
+    # anything the fit depends on changes the fingerprint: another fit
+    for changed in ({"fit_size": 5}, {"ridge": 2.0}, {"config": {"run_dir": run_dir, "seed": 3}}, {"which": "additive"}):
+        options = {"which": "noisy", "fit_size": 6, "config": {"run_dir": run_dir}, **changed}
+        other = layer_additive(nas_kit, **options)
+        other.evaluate(None, EVERY_ENCODING[:1])
+        assert len(other.member.calls) == 1, changed
+    off = layer_additive(nas_kit, which="noisy", fit_size=6, cache=False, config={"run_dir": run_dir})
+    off.evaluate(None, EVERY_ENCODING[:1])
+    assert len(off.member.calls) == 1
+
+
+def test_a_damaged_or_foreign_cache_file_is_fitted_over_not_an_error(nas_kit, tmp_path, caplog):
+    run_dir = str(tmp_path / "run")
+    first = layer_additive(nas_kit, fit_size=6, config={"run_dir": run_dir})
+    scores = first.evaluate(None, EVERY_ENCODING)
+    path = first.cache_path(None)
+    for damage in ("{not json", '{"intercept": 0, "effects": [[0, 1]], "fitted_on": 6, "r_squared": 1}'):
+        path.write_text(damage)
+        again = layer_additive(nas_kit, fit_size=6, config={"run_dir": run_dir})
+        assert again.evaluate(None, EVERY_ENCODING) == pytest.approx(scores)
+        assert len(again.member.calls) == 1
+    assert "fitting again" in caplog.text
+    assert again.model is not None and first.cache_path(None).read_text().startswith("{\n")  # rewritten whole
+
+
+def test_the_fingerprint_covers_the_supernet_weights_iff_the_member_reads_them(nas_kit):
+    context = nas_kit.context()
+    supernet = context.supernet
+    reads = context.build("evaluator", {"name": "layer-additive", "member": {"name": "accuracy"}})
+    blind = context.build("evaluator", {"name": "layer-additive", "member": {"name": "depth"}})
+    before = reads.cache_path(supernet), blind.cache_path(supernet)
+    with torch.no_grad():
+        next(supernet.parameters()).add_(1.0)
+    assert reads.cache_path(supernet) != before[0]
+    assert blind.cache_path(supernet) == before[1] == blind.cache_path(None)
 
 
 def test_the_fit_sample_is_seeded_by_the_run(nas_kit):
@@ -128,3 +174,19 @@ def test_bad_options_are_config_errors(nas_kit):
         layer_additive(nas_kit, fit_size=1)
     with pytest.raises(ConfigError, match=r"ridge"):
         layer_additive(nas_kit, ridge=-1.0)
+
+
+def test_two_searches_of_one_trained_supernet_fit_once_and_agree(nas_kit, tmp_path, caplog):
+    """`nas search` twice (or search, then rank) on the same checkpoint: the second command reads
+    the fit the first one kept, and scores every network the same."""
+    config = {
+        "run_dir": str(tmp_path / "run"),
+        "evaluator": {"name": "layer-additive", "fit_size": 6, "member": {"name": "accuracy", "bn_recal_batches": 1, "batch_size": 32}},
+    }
+    nas_kit.train(config)
+    caplog.set_level("INFO", logger="nas_core.components")
+    first = nas_kit.search(config).search
+    assert caplog.text.count("scores the fit sample") == 1 and "read from" not in caplog.text
+    second = nas_kit.search(config).search
+    assert caplog.text.count("scores the fit sample") == 1 and caplog.text.count("read from") == 1
+    assert [c.score for c in second.history] == [c.score for c in first.history]

@@ -25,20 +25,27 @@ a user sees when the member's scores are far from additive.
 
 What it costs and gives: ``fit_size`` member evaluations once per supernet (every process under
 torchrun draws and scores the same sample, without collectives), then nothing per network, so a
-search can afford any budget. The score depends on the network and the supernet alone, as the
+search can afford any budget. The fitted effects are kept in ``<run_dir>/layer-additive/`` under
+a fingerprint of everything the fit depends on (the supernet's weights when the member reads
+them, the member's and the fit's options, the run's seed, data and space), so ``nas search``
+and then ``nas rank`` on the same trained supernet fit once; ``cache: false`` turns that off. The score depends on the network and the supernet alone, as the
 evaluator contract asks. What it cannot see: interactions between layers (two choices that only
 help together) -- the member's own score keeps those, with its noise.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import BaseModel, Field
 
+from nas_core.checked_json import read_checked_json, write_json_atomic
 from nas_core.components.base import Evaluator
 from nas_core.config import ComponentConfig, Section
 from nas_core.context import ComponentContext
@@ -54,6 +61,16 @@ class LayerAdditiveOptions(Section):
     member: ComponentConfig = Field(..., description="the evaluator whose scores are fitted: {name: ..., <its options>}")
     fit_size: int = Field(256, ge=2, description="distinct networks (seeded by the run's seed) the member scores to fit the effects on")
     ridge: float = Field(1.0, ge=0, description="L2 penalty on the per-choice effects (the intercept is not penalised)")
+    cache: bool = Field(True, description="keep the fitted effects in <run_dir>/layer-additive/ and reuse them for the same supernet weights and settings")
+
+
+class SavedEffects(BaseModel):
+    """A cached fit on disk (``<run_dir>/layer-additive/<fingerprint>.json``)."""
+
+    intercept: float
+    effects: list[list[float]]
+    fitted_on: int = Field(ge=2)
+    r_squared: float
 
 
 class LayerEffects:
@@ -120,22 +137,69 @@ class LayerAdditiveEvaluator(Evaluator):
         return self._fit_archs
 
     def fitted(self, supernet: Supernet) -> LayerEffects:
-        """The model fitted to the member's scores with this supernet (fitted once per supernet)."""
+        """The model fitted to the member's scores with this supernet (fitted once per supernet,
+        or read back from the run's cache of earlier fits)."""
         if self.model is None or supernet is not self._supernet:
-            archs = self.fit_archs()
-            self.context.logger.info("layer-additive: the member (%s) scores the fit sample of %d networks", self.member.metric_name, len(archs))
-            scores = [float(s) for s in self.member.evaluate(supernet, archs)]
-            kept = [(a, s) for a, s in zip(archs, scores, strict=True) if math.isfinite(s)]
-            if len(kept) < 2:
-                raise NasError(f"evaluator.member: {self.member.metric_name} gave a finite score to {len(kept)} of the {len(archs)} networks of the fit sample; the layer effects need at least 2")
-            fit_archs, fit_scores = [a for a, _ in kept], [s for _, s in kept]
-            self.model = LayerEffects.fit(self.context.space.num_choices, fit_archs, fit_scores, self.options.ridge)
+            cache = self.cache_path(supernet) if self.options.cache else None
+            self.model = self._read_cache(cache) if cache is not None else None
+            if self.model is None:
+                self.model = self._fit(supernet, cache)
             self._supernet = supernet
-            self.context.logger.info(
-                "layer-additive: fitted on %d networks (%d without a finite score left out), R^2 = %.3f",
-                len(kept), len(archs) - len(kept), self.model.r_squared(fit_archs, fit_scores),
-            )
         return self.model
+
+    def _fit(self, supernet: Supernet, cache: Path | None) -> LayerEffects:
+        archs = self.fit_archs()
+        self.context.logger.info("layer-additive: the member (%s) scores the fit sample of %d networks", self.member.metric_name, len(archs))
+        scores = [float(s) for s in self.member.evaluate(supernet, archs)]
+        kept = [(a, s) for a, s in zip(archs, scores, strict=True) if math.isfinite(s)]
+        if len(kept) < 2:
+            raise NasError(f"evaluator.member: {self.member.metric_name} gave a finite score to {len(kept)} of the {len(archs)} networks of the fit sample; the layer effects need at least 2")
+        fit_archs, fit_scores = [a for a, _ in kept], [s for _, s in kept]
+        model = LayerEffects.fit(self.context.space.num_choices, fit_archs, fit_scores, self.options.ridge)
+        r_squared = model.r_squared(fit_archs, fit_scores)
+        self.context.logger.info(
+            "layer-additive: fitted on %d networks (%d without a finite score left out), R^2 = %.3f", len(kept), len(archs) - len(kept), r_squared
+        )
+        if cache is not None and self.context.is_main:
+            saved = SavedEffects(intercept=model.intercept, effects=model.effects, fitted_on=len(kept), r_squared=r_squared)
+            try:
+                write_json_atomic(saved.model_dump(), cache)
+            except OSError as exc:  # only a cache: the scores stand without it
+                self.context.logger.warning("layer-additive: could not keep the fit in %s (%s)", cache, exc.strerror or exc)
+        return model
+
+    def cache_path(self, supernet: Supernet | None) -> Path:
+        """Where the fit for this supernet and these settings is kept: named by a SHA-256 over
+        the options, the run's seed, data and space, and (when the member reads the supernet)
+        every tensor of the supernet's state."""
+        digest = hashlib.sha256()
+        config = self.context.config
+        settings = {
+            "evaluator": self.options.model_dump(mode="json"), "seed": self.context.seed,
+            "data": config.data.model_dump(mode="json"), "space": config.space.model_dump(mode="json"),
+        }
+        digest.update(json.dumps(settings, sort_keys=True).encode())
+        if self.member.reads_supernet and supernet is not None:
+            for name, tensor in sorted(supernet.state_dict().items()):
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return self.context.run_dir / "layer-additive" / f"{digest.hexdigest()[:24]}.json"
+
+    def _read_cache(self, path: Path) -> LayerEffects | None:
+        """The cached fit, or None when there is none or it does not fit this space (an
+        unreadable file is refitted over, with a warning: it is only a cache)."""
+        if not path.is_file():
+            return None
+        try:
+            saved = read_checked_json(path, SavedEffects, "a layer-additive fit", NasError)
+        except NasError as exc:
+            self.context.logger.warning("layer-additive: %s; fitting again", exc)
+            return None
+        if [len(layer) for layer in saved.effects] != list(self.context.space.num_choices):
+            self.context.logger.warning("layer-additive: %s: effects do not match the space's choices; fitting again", path)
+            return None
+        self.context.logger.info("layer-additive: the fit of %d networks (R^2 = %.3f) read from %s", saved.fitted_on, saved.r_squared, path)
+        return LayerEffects(saved.intercept, saved.effects)
 
     def evaluate(self, supernet: Supernet, archs: Sequence[Arch]) -> list[float]:
         model = self.fitted(supernet)
