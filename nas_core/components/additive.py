@@ -28,9 +28,10 @@ torchrun draws and scores the same sample, without collectives), then nothing pe
 search can afford any budget. The fitted effects are kept in ``<run_dir>/layer-additive/`` under
 a fingerprint of everything the fit depends on (the supernet's weights when the member reads
 them, the member's and the fit's options, the run's seed, data and space), so ``nas search``
-and then ``nas rank`` on the same trained supernet fit once; ``cache: false`` turns that off. The score depends on the network and the supernet alone, as the
-evaluator contract asks. What it cannot see: interactions between layers (two choices that only
-help together) -- the member's own score keeps those, with its noise.
+and then ``nas rank`` on the same trained supernet fit once; ``cache: false`` turns that off.
+The score depends on the network and the supernet alone, as the evaluator contract asks. What
+it cannot see: interactions between layers (two choices that only help together) -- the
+member's own score keeps those, with its noise.
 """
 
 from __future__ import annotations
