@@ -40,6 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, write_result  # noqa: E402
 
+from nas_core.checked_json import write_json_atomic  # noqa: E402
 from nas_core.config import ConstraintsConfig, load_config  # noqa: E402
 from nas_core.errors import NasError  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
@@ -76,9 +77,7 @@ def score_everything(run: Run, networks: list, cache_path: Path) -> dict[str, fl
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start : start + CHUNK]
         scores.update({space.encode(a): float(s) for a, s in zip(chunk, run.evaluator.evaluate(run.supernet, chunk))})
-        tmp = cache_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(scores))
-        tmp.replace(cache_path)
+        write_json_atomic(scores, cache_path)
         print(f"[search-gap] scored {len(scores)} / {len(networks)}", file=sys.stderr, flush=True)
     return scores
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 import time
 from pathlib import Path
@@ -11,6 +9,7 @@ from typing import Any
 
 import torch
 
+from nas_core.checked_json import write_json_atomic
 from nas_core.config import load_config
 from nas_core.run import Run
 
@@ -27,7 +26,6 @@ def write_result(name: str, data: dict[str, Any], quick: bool, path: Path | None
     """benchmarks/results/<name>[-quick].json (or ``path``) with machine facts and a timestamp,
     written atomically; a ``machine`` entry in ``data`` replaces the default one."""
     path = path or RESULTS / f"{name}{'-quick' if quick else ''}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "benchmark": name,
         "quick": quick,
@@ -35,10 +33,7 @@ def write_result(name: str, data: dict[str, Any], quick: bool, path: Path | None
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()},
         **data,
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
-    return path
+    return write_json_atomic(payload, path)
 
 
 def cpu_ticks() -> dict[int, tuple[int, str, int]]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,9 +33,10 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heavy_queue import machine  # noqa: E402
-from study import Study, load_monitor, read_json, write_json  # noqa: E402
+from study import Study, load_monitor, read_json  # noqa: E402
 
 from nas_core.api import CHECKPOINT_NAME, preserved_bn_state, recalibrate_bn  # noqa: E402
+from nas_core.checked_json import write_json_atomic  # noqa: E402
 from nas_core.evaluation import evaluation_data  # noqa: E402
 from nas_core.restore import load_trained_supernet  # noqa: E402
 
@@ -130,13 +130,13 @@ def main(argv: list[str] | None = None) -> int:
                               networks=records, seconds=record.get("seconds", 0.0) + time.perf_counter() - started)
                 started = time.perf_counter()
                 if len(records) % 10 == 0:
-                    write_json(path, record)
+                    write_json_atomic(record, path)
         record["load"] = load
     truth = np.array(study.truth([r["arch"] for r in records]))
     groups = np.array([run.space.num_identities(run.space.decode(r["arch"])) for r in records])
     record["analysis"] = analyse(records, truth, groups)
     record["other_processes"] = "heavy queue holder; helpers' niced 1-thread tests beside it (see load)"
-    write_json(path, record)
+    write_json_atomic(record, path)
     print(json.dumps(record["analysis"], indent=1))
     return 0
 

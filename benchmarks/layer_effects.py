@@ -45,8 +45,9 @@ import numpy as np
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study import rank_fusion_on_tuning, read_json, write_json  # noqa: E402
+from study import rank_fusion_on_tuning, read_json  # noqa: E402
 
+from nas_core.checked_json import write_json_atomic  # noqa: E402
 from nas_core.components.additive import LayerEffects, choice_indicators  # noqa: E402
 from nas_core.ground_truth import load_table  # noqa: E402
 from nas_core.ranking import paired_difference  # noqa: E402
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     result["label_free_additive"] = label_free_additive(samples, truth, reported)
     show_label_free(result["label_free_additive"])
     out = args.out or args.results / "layer-effects.json"
-    write_json(out, result)
+    write_json_atomic(result, out)
     print(f"-> {out}")
     return 0
 

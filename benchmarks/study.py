@@ -39,7 +39,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ from scipy.stats import kendalltau, rankdata
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from heavy_queue import machine  # noqa: E402
 
+from nas_core.checked_json import write_json_atomic  # noqa: E402
 from nas_core.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from nas_core.config import ConstraintsConfig, load_config  # noqa: E402
 from nas_core.errors import NasError  # noqa: E402
@@ -92,13 +93,6 @@ def deep_merge(base: Any, patch: Any) -> Any:
             merged[key] = deep_merge(base.get(key), value) if key in base else copy.deepcopy(value)
         return merged
     return copy.deepcopy(patch)
-
-
-def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -157,7 +151,7 @@ class Study:
     """One spec, its samples, and the result files of its units."""
 
     def __init__(self, spec_path: Path = SPEC, quick: bool = False, results: Path | None = None, runs: Path | None = None):
-        spec = yaml.safe_load(spec_path.read_text())
+        spec = json.loads(json.dumps(yaml.safe_load(spec_path.read_text())))  # unshares YAML aliases (*accuracy)
         if quick:
             spec = deep_merge(spec, QUICK)
             for entry in spec["trainings"].values():
@@ -231,10 +225,10 @@ class Study:
                 networks = feasible_networks(self.space, truth, lambda a, limit=limit: macs_of[a] <= limit)
                 limits.append({"quantile": q, "max_macs": limit, "feasible": len(networks.archs), "best_arch": self.space.encode(networks.archs[networks.best]),
                                "best_acc": float(networks.accs[networks.best]), "mean_acc": float(np.mean(networks.accs))})
-            write_json(path, {
+            write_json_atomic({
                 "space": self.space.name, "distinct_networks": len(macs),
                 "tuning": [self.space.encode(a) for a in tuning], "report": [self.space.encode(a) for a in report], "limits": limits,
-            })
+            }, path)
         self._samples = read_json(path)
         return self._samples
 
@@ -271,7 +265,7 @@ class Study:
             if resume:
                 start_step = int(torch.load(trainer.checkpoint_path, map_location="cpu", weights_only=True)["step"])
             record = self._close_interrupted_sitting(record, trainer.checkpoint_path, start_step)
-            write_json(path, {**record, "open_sitting": {"from_step": start_step, "started_unix": time.time()}})
+            write_json_atomic({**record, "open_sitting": {"from_step": start_step, "started_unix": time.time()}}, path)
             with load_monitor() as load:
                 started = time.perf_counter()
                 last = trainer.fit(resume=resume)
@@ -285,7 +279,7 @@ class Study:
             "train_seconds": sum(s["seconds"] for s in sittings), "sittings": sittings, "final": last, "curve": curve,
             "threads": torch.get_num_threads(), "finished": trainer.step >= trainer.total_steps,
         }
-        write_json(path, record)
+        write_json_atomic(record, path)
         return record
 
     @staticmethod
@@ -339,7 +333,7 @@ class Study:
                     record["search"] = self._search(run, record.get("search", {}), samples["limits"], path, record)
             record["load"] = load
         record["finished"] = True
-        write_json(path, record)
+        write_json_atomic(record, path)
         return record
 
     def shared_scores(self, method: str, seed: int) -> tuple[str, dict[str, list[float]]] | None:
@@ -395,7 +389,7 @@ class Study:
             started = time.perf_counter()
             scores += [float(s) for s in run.evaluator.evaluate(run.supernet, chunk)]
             record["eval_seconds"] += time.perf_counter() - started
-            write_json(path, record)
+            write_json_atomic(record, path)
 
     def _search(self, run: Run, done: dict[str, Any], limits: list[dict[str, Any]], path: Path, record: dict[str, Any]) -> dict[str, Any]:
         cache: dict[tuple[int, ...], float] = {}
@@ -420,7 +414,7 @@ class Study:
                 done[key] = {**self.judged(self.outcome(result.best.arch, limit).chosen), "evaluated": len(problem.history),
                              "seconds": time.perf_counter() - started}
             record["search"] = done
-            write_json(path, record)
+            write_json_atomic(record, path)
         return done
 
     def references(self) -> dict[str, Any]:
@@ -443,8 +437,8 @@ class Study:
             if record.get("proxies", {}).get(name, {}).get("finished"):
                 continue
             record.setdefault("proxies", {})[name] = self._proxy(name, entry)
-            write_json(path, record)
-        write_json(path, record)
+            write_json_atomic(record, path)
+        write_json_atomic(record, path)
         return record
 
     def _proxy(self, name: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -741,7 +735,7 @@ def summarize(study: Study) -> dict[str, Any]:
                "by_identities": scores_by_identities(rows, groups, truth), "component_curves": component_curves(study),
                "seed_agreement": seed_agreement(rows, truth["report"], bootstrap, study.spec["baseline"]),
                "fusion_over_seeds": fusion_over_seeds(rows, truth["report"], bootstrap)}
-    write_json(study.results / "summary.json", summary)
+    write_json_atomic(summary, study.results / "summary.json")
     return summary
 
 

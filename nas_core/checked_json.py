@@ -3,19 +3,19 @@
 Ground-truth tables and saved search results come from disk, where they may be truncated,
 edited, nested absurdly deep or not JSON at all. :func:`read_checked_json` turns every such
 case into one error line naming the file and the first wrong part, instead of a traceback
-later on. :func:`write_json_atomic` writes through a temporary file and a rename, so a reader
+later on. :func:`write_json_atomic` writes through :mod:`nas_core.atomic_file`, so a reader
 never sees half a file.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from nas_core.atomic_file import write_atomic
 from nas_core.errors import NasError
 
 
@@ -36,13 +36,8 @@ def read_checked_json(path: Path, schema: TypeAdapter | type[BaseModel], what: s
 
 
 def write_json_atomic(data: Any, path: Path, **dumps: Any) -> Path:
-    """``data`` as JSON (``json.dumps(data, indent=1, **dumps)``) in ``path``, through a temporary
-    file beside it and a rename: a crash mid-write leaves the previous file intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, **dumps))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """``data`` as JSON (``json.dumps(data, indent=1, **dumps)``) in ``path``, through
+    :func:`nas_core.atomic_file.write_atomic`: a crash mid-write leaves the previous file intact.
+    ``data`` is serialised before anything is written, so unserialisable data leaves no file."""
+    payload = json.dumps(data, indent=1, **dumps).encode()
+    return write_atomic(path, lambda handle: handle.write(payload))

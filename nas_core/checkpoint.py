@@ -9,9 +9,9 @@ Two kinds of files leave the engine:
 - an **exported subnet** (``subnet.pt``, :data:`SUBNET_FORMAT`): ``format``, ``space``,
   ``space_options``, ``arch``, ``ops``, ``macs``, ``params``, ``feature_info``, ``state_dict``.
 
-A file is written to a temporary file in the same folder (``.NAME.tmp<pid>``), flushed to disk
-and renamed over the target, so a crash mid-write leaves the previous file intact; temporary
-files that a killed writer left behind are removed by the next save. Reading never unpickles
+A file is written by :func:`nas_core.atomic_file.write_atomic` (a temporary beside it, flushed
+and renamed), so a crash mid-write leaves the previous file intact; the temporaries of killed
+writers go with the next save. Reading never unpickles
 code: only tensors and plain containers are accepted (``torch.load(weights_only=True)``), and
 what was read is then checked key by key (:func:`check_supernet_checkpoint`), so a truncated,
 foreign, mismatched or hand-edited file is one :class:`CheckpointError` naming the file and the
@@ -20,10 +20,8 @@ part that is wrong -- never a crash later on.
 
 from __future__ import annotations
 
-import os
 import pickle
 import random
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nas_core.atomic_file import write_atomic
 from nas_core.errors import CheckpointError
 
 CHECKPOINT_FORMAT = "nas_core.checkpoint/1"
@@ -39,45 +38,10 @@ SUBNET_FORMAT = "nas_core.subnet/1"
 SUBNET_NAME = "subnet.pt"
 
 
-def remove_stale_temporaries(path: str | Path) -> list[Path]:
-    """Delete ``.NAME.tmp<pid>`` files beside ``path`` whose writer no longer runs (a process
-    killed mid-write leaves one); those of live processes are left alone. Returns what went."""
-    from nas_core.run_lock import pid_alive
-
-    path = Path(path)
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.tmp(\d+)")
-    removed = []
-    try:
-        siblings = list(path.parent.iterdir())
-    except OSError:
-        return removed
-    for candidate in siblings:
-        match = pattern.fullmatch(candidate.name)
-        if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
-            try:
-                candidate.unlink()
-                removed.append(candidate)
-            except OSError:
-                pass
-    return removed
-
-
 def save_atomic(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to ``path`` through a temporary file and a rename (never half-written);
-    stale temporaries of earlier, killed writers are removed first."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    """``torch.save`` to ``path`` through :func:`nas_core.atomic_file.write_atomic` (never
+    half-written; stale temporaries of earlier, killed writers are removed first)."""
+    return write_atomic(path, lambda handle: torch.save(obj, handle))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

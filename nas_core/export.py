@@ -11,7 +11,6 @@ latency and, on the table's device, its measured latency.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas_core.checked_json import write_json_atomic
 from nas_core.checkpoint import SUBNET_FORMAT, SUBNET_NAME, read_subnet, save_atomic
 from nas_core.errors import CheckpointError, NasError
 from nas_core.evaluation import preserved_bn_state, recalibrate_bn
@@ -83,7 +83,7 @@ def export_subnet(run: Run, arch: Arch, out_dir: Path, onnx: bool = True, weight
             raise NasError(f"ONNX export differs from PyTorch by {diff:.2e} (max abs); not trusted")
         summary["onnx_max_abs_diff"] = diff
     summary["latency"] = export_record(run, subnet, arch)
-    (out_dir / "arch.json").write_text(json.dumps(summary, indent=1))
+    write_json_atomic(summary, out_dir / "arch.json")
     return summary
 
 

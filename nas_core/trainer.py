@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from nas_core import distributed
+from nas_core.atomic_file import write_atomic
 from nas_core.checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_NAME, rng_state, save_atomic, set_rng_state
 from nas_core.components.base import Batch, PathOutput, Regularizer, StepContext
 from nas_core.config import TrainConfig
@@ -205,7 +206,8 @@ class Trainer:
         if not self.metrics_path.is_file():
             return
         keep = [line for line in self.metrics_path.read_text(errors="replace").splitlines() if _logged_step(line) <= self.step]
-        self.metrics_path.write_text("".join(line + "\n" for line in keep))
+        kept = "".join(line + "\n" for line in keep).encode()
+        write_atomic(self.metrics_path, lambda handle: handle.write(kept))
 
     def _open_tensorboard(self) -> None:
         if not (self.cfg.tensorboard and self.run.is_main):

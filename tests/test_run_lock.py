@@ -14,7 +14,8 @@ import time
 import pytest
 import torch
 
-from nas_core.checkpoint import remove_stale_temporaries, save_atomic
+from nas_core.atomic_file import remove_stale_temporaries
+from nas_core.checkpoint import save_atomic
 from nas_core.errors import NasError
 from nas_core.run_lock import LOCK_NAME, RunDirLock, locked_run_dir, pid_alive
 from nas_test_helpers import REPO, tiny_overrides

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from nas_core.checked_json import write_json_atomic
 from nas_test_helpers import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -32,12 +33,12 @@ def no_machine(monkeypatch):
 def test_finished_units_are_skipped_and_unfinished_ones_run(tmp_path, shared_data, no_machine):
     the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
     results = tmp_path / "results"
-    study.write_json(results / "train" / "spos-s0.json", {"finished": True, "marker": "kept"})
-    study.write_json(results / "methods" / "spos-s0.json", {"finished": True, "marker": "kept"})
+    write_json_atomic({"finished": True, "marker": "kept"}, results / "train" / "spos-s0.json")
+    write_json_atomic({"finished": True, "marker": "kept"}, results / "methods" / "spos-s0.json")
     assert the_study.train("spos", 0)["marker"] == "kept"
     assert the_study.evaluate("spos", 0)["marker"] == "kept"
 
-    study.write_json(results / "train" / "spos-s0.json", {"finished": False, "sittings": []})
+    write_json_atomic({"finished": False, "sittings": []}, results / "train" / "spos-s0.json")
     with pytest.raises(QueueCalled, match="train spos seed 0"):
         the_study.train("spos", 0)
     with pytest.raises(QueueCalled, match="train fairnas seed 1"):
@@ -180,16 +181,16 @@ def test_a_method_that_differs_only_in_its_search_reuses_a_finished_siblings_sco
     the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
     methods = tmp_path / "results" / "methods"
     scores = {"tuning": [1.0, 2.0], "report": [3.0]}
-    study.write_json(methods / "cream-s0.json", {"finished": False, "scores": scores})
+    write_json_atomic({"finished": False, "scores": scores}, methods / "cream-s0.json")
     assert the_study.shared_scores("cream-board", 0) is None
-    study.write_json(methods / "cream-s0.json", {"finished": True, "scores": scores})
+    write_json_atomic({"finished": True, "scores": scores}, methods / "cream-s0.json")
     assert the_study.shared_scores("cream-board", 0) == ("cream", scores)
     assert the_study.shared_scores("cream", 0) is None  # cream-board has not finished
     assert the_study.shared_scores("cream-board", 1) is None
-    study.write_json(methods / "pinas-s0.json", {"finished": True, "scores": scores})
+    write_json_atomic({"finished": True, "scores": scores}, methods / "pinas-s0.json")
     assert the_study.shared_scores("pinas-probe", 0) is None
     # training-free methods too: the main job's earlier search budget scores as the main job does
-    study.write_json(methods / "quickstart-v2-s1.json", {"finished": True, "scores": scores})
+    write_json_atomic({"finished": True, "scores": scores}, methods / "quickstart-v2-s1.json")
     assert the_study.shared_scores("quickstart", 1) == ("quickstart-v2", scores)
     assert the_study.shared_scores("quickstart", 0) is None
 
@@ -313,9 +314,9 @@ def test_component_metrics_over_training_come_from_finished_training_records(tmp
     the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
     train = tmp_path / "results" / "train"
     curve = [{"step": 100 * (i + 1), "loss": 2.0, "cream/meta_rho": 0.4 + i / 100} for i in range(20)]
-    study.write_json(train / "cream-s0.json", {"training": "cream", "seed": 0, "finished": True, "curve": curve})
-    study.write_json(train / "cream-s1.json", {"training": "cream", "seed": 1, "finished": False, "curve": curve})
-    study.write_json(train / "spos-s0.json", {"training": "spos", "seed": 0, "finished": True, "curve": [{"step": 100, "loss": 2.0}]})
+    write_json_atomic({"training": "cream", "seed": 0, "finished": True, "curve": curve}, train / "cream-s0.json")
+    write_json_atomic({"training": "cream", "seed": 1, "finished": False, "curve": curve}, train / "cream-s1.json")
+    write_json_atomic({"training": "spos", "seed": 0, "finished": True, "curve": [{"step": 100, "loss": 2.0}]}, train / "spos-s0.json")
     curves = study.component_curves(the_study)
     assert list(curves) == ["cream (seed 0)"]
     points = curves["cream (seed 0)"]

@@ -7,7 +7,6 @@ device); the rest works on a :class:`~nas_core.spaces.space.SearchSpace` alone.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from nas_core.checked_json import write_json_atomic
 from nas_core.errors import ConfigError
 from nas_core.latency.build import build_table
 from nas_core.latency.check import evaluate, machine_state, measure_networks, plot, protocol_of, store_fit
@@ -95,7 +95,7 @@ def check(run: Any, table_path: str, num_archs: int = 50, seed: int = 0, fit: bo
     plot(report, base.with_name(base.name + "-check.png"), f"{table.describe()} ({num_archs} networks, seed {seed})")
     report.pop("_cv_predictions", None)
     json_path = base.with_name(base.name + "-check.json")
-    json_path.write_text(json.dumps(report, indent=1))
+    write_json_atomic(report, json_path)
     _print_check(report, table, json_path)
     return report
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from nas_core.checked_json import write_json_atomic
 from nas_core.errors import NasError
 from nas_core.latency.correction import MAX_MARGIN_PCT, Correction
 from nas_core.latency.plan import Plan, Slot
@@ -80,18 +80,9 @@ class LatencyTable:
             self.data["ops"][slot.kind] = entry
 
     def save(self) -> Path:
-        """Write atomically (temporary file, fsync, rename): a crash leaves the previous file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-        try:
-            with open(tmp, "w") as handle:
-                json.dump(self.data, handle, indent=1)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return self.path
+        """Write atomically (:func:`nas_core.checked_json.write_json_atomic`): a crash leaves the
+        previous file."""
+        return write_json_atomic(self.data, self.path)
 
     # ------------------------------------------------------------ loading
 
