@@ -297,7 +297,9 @@ class Study:
     def evaluate(self, method: str, seed: int) -> dict[str, Any]:
         """Score both samples and search under every limit with one method; resumable. A method
         with ``training: none`` scores the freshly built supernet (its evaluator must not read
-        trained weights: ``Evaluator.reads_supernet``)."""
+        trained weights: ``Evaluator.reads_supernet``). A trained method's run folder is its own
+        ``<training>-s<seed>/eval-<method>``: what its evaluator keeps there (a layer-additive fit)
+        is never another method's, so its evaluation seconds are its own."""
         path = self.results / "methods" / f"{method}-s{seed}.json"
         record = read_json(path)
         if record.get("finished"):
@@ -313,7 +315,8 @@ class Study:
                     raise SystemExit(f"error: {SPEC.name}: methods.{method}: training {UNTRAINED!r}, but evaluator "
                                      f"'{run.config.evaluator.name}' reads the supernet's trained weights")
             else:
-                run = self.run_for(config, self.runs / f"{training}-s{seed}" / f"eval-{method}")
+                where = self.runs / f"{training}-s{seed}" / f"eval-{method}"
+                run = self.run_for(deep_merge(config, {"run_dir": str(where)}), where)
                 load_trained_supernet(run, self.runs / f"{training}-s{seed}" / CHECKPOINT_NAME)
             record.update(method=method, training=training, seed=seed, evaluator=config["evaluator"])
             board = self.board(run)

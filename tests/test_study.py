@@ -124,6 +124,39 @@ def test_a_method_without_training_is_charged_none_and_must_be_training_free(tmp
         the_study.evaluate("untrained-accuracy", 0)
 
 
+def test_each_trained_method_scores_in_its_own_folder(tmp_path, shared_data, monkeypatch):
+    """`sandwich-additive` and `sandwich-additive-naswot` score one trained supernet; the first
+    one's layer-additive fit, kept in its run folder, must not be found by the second (its
+    evaluation seconds would then leave the fit out): each evaluation runs in its own folder."""
+    the_study = study.Study(results=tmp_path / "results", runs=tmp_path / "runs")
+
+    class Captured(Exception):
+        pass
+
+    building = the_study.run_for  # still builds the sampler that counts paths per step
+
+    def run_for(config, where):
+        if not where.name.startswith("eval-"):
+            return building(config, where)
+        raise Captured(config["run_dir"], str(where))
+
+    @contextmanager
+    def machine(label):
+        yield
+
+    monkeypatch.setattr(study, "machine", machine)
+    monkeypatch.setattr(study.torch, "set_num_threads", lambda threads: None)
+    monkeypatch.setattr(the_study, "run_for", run_for)
+    folders = []
+    for method in ("sandwich-additive", "sandwich-additive-naswot"):
+        with pytest.raises(Captured) as captured:
+            the_study.evaluate(method, 1)
+        run_dir, where = captured.value.args
+        assert run_dir == where == str(tmp_path / "runs" / "sandwich-s1" / f"eval-{method}")
+        folders.append(run_dir)
+    assert folders[0] != folders[1]
+
+
 def test_samples_and_limits_are_reproduced_from_the_spec(tmp_path, shared_data):
     """The committed samples and MACs limits follow from the spec's seeds alone."""
     import json
