@@ -50,3 +50,10 @@ def test_a_json_write_removes_the_temporary_a_killed_writer_left(tmp_path):
     assert json.loads(target.read_text()) == [1, 2]
     assert not stale.exists() and unrelated.exists()
     assert remove_stale_temporaries(target) == []
+
+
+def test_the_writer_loads_neither_torch_nor_pydantic():
+    """JSON writers (benchmarks, the study's records) use it without paying torch's import."""
+    probe = "import sys, nas_core.atomic_file; print('torch' in sys.modules, 'pydantic' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.split() == ["False", "False"]
