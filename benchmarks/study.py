@@ -315,9 +315,10 @@ class Study:
                     raise SystemExit(f"error: {SPEC.name}: methods.{method}: training {UNTRAINED!r}, but evaluator "
                                      f"'{run.config.evaluator.name}' reads the supernet's trained weights")
             else:
-                where = self.runs / f"{training}-s{seed}" / f"eval-{method}"
+                trained = Path(config["run_dir"])  # the training's folder (training_config)
+                where = trained / f"eval-{method}"
                 run = self.run_for(deep_merge(config, {"run_dir": str(where)}), where)
-                load_trained_supernet(run, self.runs / f"{training}-s{seed}" / CHECKPOINT_NAME)
+                load_trained_supernet(run, trained / CHECKPOINT_NAME)
             record.update(method=method, training=training, seed=seed, evaluator=config["evaluator"])
             board = self.board(run)
             if board is not None:
