@@ -156,6 +156,10 @@ class Study:
             spec = deep_merge(spec, QUICK)
             for entry in spec["trainings"].values():
                 entry.pop("budget_path_images", None)
+        for i, pair in enumerate(spec.get("pairs", [])):
+            unknown = [pair.get(k) for k in ("lever", "parent") if pair.get(k) not in spec["methods"]]
+            if unknown:
+                raise SystemExit(f"error: {spec_path.name}: pairs[{i}]: {', '.join(map(repr, unknown))} is not a method of the spec (lever and parent name methods)")
         self.spec = spec
         self.quick = quick
         self.results = results or REPO / "benchmarks" / "results" / ("study-quick" if quick else "study")
@@ -663,6 +667,45 @@ def seed_agreement_lines(agreement: dict[str, dict[str, Any]], baseline: str) ->
     return lines
 
 
+def lever_pairs(rows: dict[str, dict[str, Any]], pairs: list[dict[str, str]], truth: dict[str, list[float]], resamples: int) -> list[dict[str, Any]]:
+    """Each lever (spec ``pairs``) against the parent method it changes, seed by seed where both
+    are scored: both TUNING taus (what the adoption rule compares), the paired TUNING and REPORT
+    differences, and how alike the two order the REPORT networks (Kendall tau between them)."""
+    out = []
+    for pair in pairs:
+        lever, parent = pair["lever"], pair["parent"]
+        seeds = sorted(r["seed"] for r in rows.values() if r.get("method") == lever and not r.get("fusion"))
+        for seed in seeds:
+            ours, theirs = rows[f"{lever} (seed {seed})"]["scores"], rows.get(f"{parent} (seed {seed})", {}).get("scores", {})
+            if not theirs:
+                continue
+            entry: dict[str, Any] = {"lever": lever, "parent": parent, "seed": seed}
+            for sample in ("tuning", "report"):
+                if sample in ours and sample in theirs:
+                    entry[sample] = {"lever_tau": float(kendalltau(ours[sample], truth[sample])[0]),
+                                     "parent_tau": float(kendalltau(theirs[sample], truth[sample])[0]),
+                                     "difference": paired_difference(ours[sample], theirs[sample], truth[sample], resamples=resamples),
+                                     "agreement_tau": float(kendalltau(ours[sample], theirs[sample])[0])}
+            out.append(entry)
+    return out
+
+
+def lever_pair_lines(pairs: list[dict[str, Any]]) -> list[str]:
+    """The levers table of the summary: each lever beside its parent on the same supernet seed."""
+    if not pairs:
+        return []
+    lines = ["", "Levers against their parents (same training seed; a lever is adopted only when its TUNING tau beats its "
+             "parent's; REPORT is only reported; agreement = Kendall tau between the two methods' REPORT scores):", "",
+             "| lever | parent | seed | tau tuning (lever / parent) | tau report (lever / parent) | report diff [CI] | agreement |",
+             "|---|---|---|---|---|---|---|"]
+    for pair in pairs:
+        tun, rep = pair.get("tuning"), pair.get("report")
+        cells = [f"{s['lever_tau']:.3f} / {s['parent_tau']:.3f}" if s else "" for s in (tun, rep)]
+        cells += [difference_text(rep["difference"]), f"{rep['agreement_tau']:.3f}"] if rep else ["", ""]
+        lines.append(f"| {pair['lever']} | {pair['parent']} | {pair['seed']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def evenly_spaced(length: int, most: int) -> np.ndarray:
     """At most ``most`` evenly spaced indices into a sequence of ``length``, first and last included."""
     return np.unique(np.linspace(0, length - 1, min(most, length)).round().astype(int))
@@ -738,7 +781,8 @@ def summarize(study: Study) -> dict[str, Any]:
     summary = {"spec": study.spec, "baseline": baseline, "limits": samples["limits"], "rows": table, "picks": refs.get("picks", {}),
                "by_identities": scores_by_identities(rows, groups, truth), "component_curves": component_curves(study),
                "seed_agreement": seed_agreement(rows, truth["report"], bootstrap, study.spec["baseline"]),
-               "fusion_over_seeds": fusion_over_seeds(rows, truth["report"], bootstrap)}
+               "fusion_over_seeds": fusion_over_seeds(rows, truth["report"], bootstrap),
+               "lever_pairs": lever_pairs(rows, study.spec.get("pairs", []), truth, bootstrap)}
     write_json_atomic(summary, study.results / "summary.json")
     return summary
 
@@ -850,6 +894,7 @@ def markdown(summary: dict[str, Any]) -> str:
             lines.append(f"| {method} | {', '.join(map(str, diff['seeds']))} | {diff['mean_tau']:.3f} | {diff['baseline_mean_tau']:.3f} | "
                          f"{difference_text(diff)} | {' / '.join(f'{d:+.3f}' for d in diff['per_seed'])} |")
     lines += seed_agreement_lines(summary.get("seed_agreement", {}), summary["spec"]["baseline"])
+    lines += lever_pair_lines(summary.get("lever_pairs", []))
     by = summary.get("by_identities", {})
     if len(by) > 1:
         counts = sorted({n for means in by.values() for n in means}, key=int)

@@ -447,3 +447,33 @@ def test_a_fused_supernet_with_two_seeds_is_compared_with_the_priors_alone_over_
     assert diff["per_seed"][0] > 0 > diff["per_seed"][1]
     assert diff["difference"] == pytest.approx(sum(diff["per_seed"]) / 2)
     assert diff["ci95"][0] <= diff["difference"] <= diff["ci95"][1]
+
+
+def test_a_lever_is_set_beside_its_parent_on_the_same_seed_only():
+    """A `pairs` entry compares a lever with the method it changes on each seed both have: the
+    two TUNING taus (the adoption rule), the paired REPORT difference, and their agreement."""
+    truth = {s: [float(i) for i in range(40)] for s in ("tuning", "report")}
+    parent = [t + (6 if i % 3 == 0 else -6) for i, t in enumerate(truth["report"])]
+    lever = [t + (2 if i % 5 == 0 else -2) for i, t in enumerate(truth["report"])]
+    rows = {
+        "base (seed 1)": {"method": "base", "seed": 1, "scores": {"tuning": parent, "report": parent}},
+        "more (seed 1)": {"method": "more", "seed": 1, "scores": {"tuning": lever, "report": lever}},
+        "more (seed 2)": {"method": "more", "seed": 2, "scores": {"tuning": lever, "report": lever}},  # parent not run on seed 2
+        "more (seed 1) + naswot (rank avg)": {"method": "more", "seed": 1, "fusion": True, "scores": {"report": truth["report"]}},
+    }
+    pairs = study.lever_pairs(rows, [{"lever": "more", "parent": "base"}], truth, resamples=300)
+    assert [(p["lever"], p["parent"], p["seed"]) for p in pairs] == [("more", "base", 1)]
+    tau = lambda scores: study.kendalltau(scores, truth["report"])[0]
+    report = pairs[0]["report"]
+    assert (report["lever_tau"], report["parent_tau"]) == pytest.approx((tau(lever), tau(parent)))
+    assert report["difference"]["difference"] == pytest.approx(tau(lever) - tau(parent)) and report["difference"]["difference"] > 0
+    assert report["agreement_tau"] == pytest.approx(study.kendalltau(lever, parent)[0])
+    assert pairs[0]["tuning"]["lever_tau"] > pairs[0]["tuning"]["parent_tau"]
+    assert "| more | base | 1 |" in "\n".join(study.lever_pair_lines(pairs))
+
+
+def test_a_pair_naming_no_method_of_the_spec_is_refused(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("methods: {spos: {training: spos}}\npairs:\n  - {lever: spos-typo, parent: spos}\n")
+    with pytest.raises(SystemExit, match=r"spec.yaml: pairs\[0\]: 'spos-typo' is not a method of the spec"):
+        study.Study(spec, results=tmp_path / "results", runs=tmp_path / "runs")
