@@ -112,13 +112,20 @@ def split(run: Run, study: Study, args: argparse.Namespace, out: dict, save: Cal
     out.update(networks=len(keys), sample="tuning (first networks)", part=args.part, steps=args.steps, lr=args.lr,
                ground_truth_l6_effect=l6_effect(keys, truth), variants={})
     ops = [c for c in range(len(run.space.layers[L6].choices)) if c]
-    variants = {
-        "as trained": lambda: (lambda a: trained),
-        "shared, fine-tuned": lambda: (lambda net: (lambda a: net))(fine_tune(copy.deepcopy(trained), run, args.part, [0, *ops], 2 * args.steps, args.lr, 1)),
-        "split at L6, fine-tuned": lambda: (lambda nets: (lambda a: nets[a[L6] != 0]))(
-            [fine_tune(copy.deepcopy(trained), run, args.part, [0], args.steps, args.lr, 1),
-             fine_tune(copy.deepcopy(trained), run, args.part, ops, args.steps, args.lr, 1)]),
-    }
+
+    def as_trained():
+        return lambda arch: trained
+
+    def shared():
+        net = fine_tune(copy.deepcopy(trained), run, args.part, [0, *ops], 2 * args.steps, args.lr, 1)
+        return lambda arch: net
+
+    def split_at_l6():
+        identity_group = fine_tune(copy.deepcopy(trained), run, args.part, [0], args.steps, args.lr, 1)
+        op_group = fine_tune(copy.deepcopy(trained), run, args.part, ops, args.steps, args.lr, 1)
+        return lambda arch: op_group if arch[L6] else identity_group
+
+    variants = {"as trained": as_trained, "shared, fine-tuned": shared, "split at L6, fine-tuned": split_at_l6}
     for name, make in variants.items():
         started = time.perf_counter()
         scores = score_routed(run, archs, make())
