@@ -65,7 +65,29 @@ def l6_effect(keys: list[str], scores: Sequence[float]) -> list[float]:
     return [round(v, 2) for v in fit(design(keys), list(scores))["effects"][L6]]
 
 
-def fine_tune(net: torch.nn.Module, run: Run, part: str, l6_choices: Sequence[int], steps: int, lr: float, seed: int) -> torch.nn.Module:
+def training_batches(run: Run) -> BatchIterator:
+    """The probe's training batches: 128 images, data order seed 1, for every network alike."""
+    return BatchIterator(run.data.train, 128, seed=1)
+
+
+def sgd_steps(net: torch.nn.Module, run: Run, data: BatchIterator, opt: torch.optim.Optimizer, sched, steps: int,
+              next_arch: Callable[[], tuple[int, ...]]) -> float:
+    """``steps`` SGD steps of ``net`` on ``data``, each on the path ``next_arch()`` gives; returns
+    the last step's loss."""
+    norm = Normalizer(run.data.mean, run.data.std, torch.device("cpu"))
+    net.train()
+    for _ in range(steps):
+        arch = next_arch()
+        images, labels = data.next_batch()
+        loss = F.cross_entropy(net(norm(images), arch), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return loss.item()
+
+
+def fine_tune(net: torch.nn.Module, run: Run, part: str, l6_choices: Sequence[int], steps: int, lr: float) -> torch.nn.Module:
     """SGD on ``part`` of ``net`` ("tail": everything after L6; "all"), one path per step drawn
     uniformly except L6, drawn from ``l6_choices``; cosine from ``lr`` to 0."""
     tail = [*net.layers[L6 + 1 :].parameters(), *net.head_features.parameters(), *net.classifier.parameters()]
@@ -75,20 +97,14 @@ def fine_tune(net: torch.nn.Module, run: Run, part: str, l6_choices: Sequence[in
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    data = BatchIterator(run.data.train, 128, seed=seed)
-    norm = Normalizer(run.data.mean, run.data.std, torch.device("cpu"))
-    rng = np.random.default_rng(seed)
-    net.train()
-    for _ in range(steps):
+    rng = np.random.default_rng(1)
+
+    def next_arch() -> tuple[int, ...]:
         arch = [int(rng.integers(len(layer.choices))) for layer in run.space.layers]
         arch[L6] = int(rng.choice(l6_choices))
-        images, labels = data.next_batch()
-        loss = F.cross_entropy(net(norm(images), tuple(arch)), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
+        return tuple(arch)
+
+    sgd_steps(net, run, training_batches(run), opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps), steps, next_arch)
     for p in net.parameters():
         p.requires_grad_(True)
     return net
@@ -117,12 +133,12 @@ def split(run: Run, study: Study, args: argparse.Namespace, out: dict, save: Cal
         return lambda arch: trained
 
     def shared():
-        net = fine_tune(copy.deepcopy(trained), run, args.part, [0, *ops], 2 * args.steps, args.lr, 1)
+        net = fine_tune(copy.deepcopy(trained), run, args.part, [0, *ops], 2 * args.steps, args.lr)
         return lambda arch: net
 
     def split_at_l6():
-        identity_group = fine_tune(copy.deepcopy(trained), run, args.part, [0], args.steps, args.lr, 1)
-        op_group = fine_tune(copy.deepcopy(trained), run, args.part, ops, args.steps, args.lr, 1)
+        identity_group = fine_tune(copy.deepcopy(trained), run, args.part, [0], args.steps, args.lr)
+        op_group = fine_tune(copy.deepcopy(trained), run, args.part, ops, args.steps, args.lr)
         return lambda arch: op_group if arch[L6] else identity_group
 
     variants = {"as trained": as_trained, "shared, fine-tuned": shared, "split at L6, fine-tuned": split_at_l6}
@@ -136,23 +152,16 @@ def split(run: Run, study: Study, args: argparse.Namespace, out: dict, save: Cal
 
 
 def train_alone(net: torch.nn.Module, run: Run, arch: tuple[int, ...], epochs: float) -> tuple[float, float]:
-    """Train one path of a fresh supernet copy (a network alone), then score it like the study."""
-    data = BatchIterator(run.data.train, 128, seed=1)
-    norm = Normalizer(run.data.mean, run.data.std, torch.device("cpu"))
+    """Train one path of a fresh supernet copy (a network alone), then score it like the study;
+    returns the score and the last step's loss."""
+    data = training_batches(run)
     steps = max(1, int(epochs * len(data)))
     warm = max(1, steps // 20)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm))))
-    net.train()
-    for _ in range(steps):
-        images, labels = data.next_batch()
-        loss = F.cross_entropy(net(norm(images), arch), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    return float(run.evaluator.evaluate(net, [arch])[0]), loss.item()
+    loss = sgd_steps(net, run, data, opt, sched, steps, lambda: arch)
+    return float(run.evaluator.evaluate(net, [arch])[0]), loss
 
 
 def standalone(run: Run, fresh: torch.nn.Module, study: Study, args: argparse.Namespace, out: dict, save: Callable[[], None]) -> None:
