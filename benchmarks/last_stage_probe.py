@@ -52,6 +52,7 @@ from study import Study, load_monitor  # noqa: E402
 
 from nas_core.checkpoint import CHECKPOINT_NAME  # noqa: E402
 from nas_core.data.arrays import BatchIterator, Normalizer  # noqa: E402
+from nas_core.errors import NasError  # noqa: E402
 from nas_core.restore import load_trained_supernet  # noqa: E402
 from nas_core.run import Run  # noqa: E402
 
@@ -205,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path("/tmp/last-stage-probe")
     study = Study(quick=args.quick, results=scratch / "study" if args.quick else None, runs=scratch / "runs" if args.quick else None)
     run_dir = args.run or study.runs / f"{TRAINING}-s3"
+    if not args.quick and not (run_dir / CHECKPOINT_NAME).is_file():
+        raise SystemExit(f"error: {run_dir / CHECKPOINT_NAME}: no checkpoint (train the study's {TRAINING} seed 3 there, or name a trained run folder with --run)")
     label = "quick" if args.quick else args.label or (f"{args.part}-{args.steps}-lr{args.lr:g}" if args.command == "split" else f"{args.pairs}x{args.epochs:g}ep")
     out_path = (scratch if args.quick else RESULTS) / f"last-stage-{args.command}-{label}.json"
     out = json.loads(out_path.read_text()) if args.command == "standalone" and out_path.exists() and not args.quick else {}
@@ -222,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(0)
         fresh = copy.deepcopy(run.supernet)  # before any checkpoint is read: the initialisation
         if not args.quick:
-            load_trained_supernet(run, run_dir / CHECKPOINT_NAME)
+            try:
+                load_trained_supernet(run, run_dir / CHECKPOINT_NAME)
+            except NasError as exc:
+                raise SystemExit(f"error: {exc}") from None
         if args.command == "split":
             split(run, study, args, out, save)
         else:

@@ -60,3 +60,12 @@ def test_the_probe_runs_in_quick_mode(command, shared_data, capsys):
         identity, mb6 = pair["networks"]
         assert identity[6] == "0" and mb6[6] == "2" and identity[:6] == mb6[:6] and identity[7] == mb6[7] == "0"
         assert len(pair["alone"]) == len(pair["ground_truth"]) == len(pair["supernet"]) == 2
+
+
+def test_a_run_folder_without_a_checkpoint_is_one_error_line_before_any_work(tmp_path, shared_data, monkeypatch):
+    def machine(label):
+        raise AssertionError("the machine was asked for before the checkpoint was checked")
+
+    monkeypatch.setattr(probe, "machine", machine)
+    with pytest.raises(SystemExit, match=r"error: .*checkpoint.pt: no checkpoint \(train the study's sandwich seed 3 there, or name a trained run folder with --run\)"):
+        probe.main(["split", "--run", str(tmp_path)])
