@@ -32,6 +32,15 @@ per-layer choice effects -- what the ``layer-additive`` evaluator does with its 
 then ranking the OTHER sample: tau raw and fitted, per sample, with the paired bootstrap CI of
 the difference on REPORT (fitted on the supernet's tuning-sample scores).
 
+And, USING LABELS to explain, not to rank (``layer_oracle``): per method and sample, the tau its
+scores would have if ONE layer's effects were the ground truth's (the ground truth's effects
+scaled to the method's own at the other layers), for each layer, and if all were. Then the cap of a
+perfect L6 (``FIXED_LAYER``: the layer every supernet overrates, above, and the one a few-shot
+split by depth would have to fix): the method with L6's effects made the ground truth's, then
+rank-averaged with the training-free priors (NASWOT, fewer identities; weights chosen on TUNING,
+the study's fusion rule), beside the same fusion of the method as it is. Which layers carry the
+gap to the labelled ceiling, and what the best possible L6 fix could give.
+
 It describes the samples to explain the study's numbers; it chooses nothing it then reports.
 """
 
@@ -40,6 +49,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 from scipy import stats
@@ -57,6 +67,8 @@ OPS = ("MB3_K3", "MB6_K5")
 REMAINDER_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 LABEL_COUNTS = (10, 20, 40, 80)
 DRAWS = 30
+FUSION_GRID = (0, 0.25, 0.5, 1, 2, 4)  # the study's fusion grid (study.yaml)
+FIXED_LAYER = 6
 
 
 def as_archs(keys: list[str]) -> list[tuple[int, ...]]:
@@ -170,6 +182,46 @@ def label_free_additive(samples: dict, truth: dict, methods: dict, ridge: float 
     return {"ridge": ridge, "methods": rows}
 
 
+def with_true_effects(keys: list[str], scores, truth, layers: Sequence[int]) -> np.ndarray:
+    """The standardised ``scores`` with the additive effects of ``layers`` swapped for the ground
+    truth's, in the scores' own units: the ground truth's effects times the median ratio of the
+    scores' effects to the ground truth's at the layers kept (all layers if every one is
+    swapped; effects under 5% of the largest left out), so a layer the scores misrate does not
+    set the scale."""
+    x = design(keys)
+    y = np.asarray(scores, dtype=np.float64)
+    y = (y - y.mean()) / y.std()
+    t = np.asarray(truth, dtype=np.float64)
+    own, *_ = np.linalg.lstsq(x, y, rcond=None)
+    true, *_ = np.linalg.lstsq(x, (t - t.mean()) / t.std(), rcond=None)
+    columns = [1 + layer * len(OPS) + op for layer in layers for op in range(len(OPS))]
+    kept = [c for c in range(1, x.shape[1]) if c not in columns] or list(range(1, x.shape[1]))
+    kept = [c for c in kept if abs(true[c]) > 0.05 * np.abs(true[1:]).max()]
+    scale = float(np.median(own[kept] / true[kept]))
+    return y + x[:, columns] @ (true[columns] * scale - own[columns])
+
+
+def layer_oracle(samples: dict, truth: dict, methods: dict, priors: dict, fixed_layer: int = FIXED_LAYER,
+                 grid: Sequence[float] = FUSION_GRID) -> dict:
+    """Per method: tau with one layer's (or every layer's) effects made the ground truth's, and
+    the fused cap of fixing ``fixed_layer`` (module docstring)."""
+    layers = range(len(samples["tuning"][0]))
+    rows = {}
+    for name, scores in methods.items():
+        base = {s: tau(scores[s], truth[s]) for s in truth}
+        rows[name] = {
+            "tau": base,
+            "one_layer_gain": {s: [tau(with_true_effects(samples[s], scores[s], truth[s], [layer]), truth[s]) - base[s] for layer in layers] for s in truth},
+            "all_layers": {s: tau(with_true_effects(samples[s], scores[s], truth[s], layers), truth[s]) for s in truth},
+        }
+    for name, scores in methods.items():
+        fixed = {s: list(with_true_effects(samples[s], scores[s], truth[s], [fixed_layer])) for s in truth}
+        for label, member in (("fused", scores), ("fused_layer_fixed", fixed)):
+            fused = rank_fusion_on_tuning({**priors, "supernet": member}, truth, list(grid))
+            rows[name][label] = {"weights": fused["weights"], **{s: tau(fused["scores"][s], truth[s]) for s in truth}}
+    return {"fixed_layer": fixed_layer, "priors": list(priors), "methods": rows}
+
+
 def show(result: dict) -> None:
     rows = result["scorers"]
     layers = len(rows["ground truth"]["effects"])
@@ -207,6 +259,16 @@ def show_label_free(value: dict) -> None:
               f"          {diff['difference']:+.3f} [{low:+.3f}, {high:+.3f}]")
 
 
+def show_oracle(value: dict) -> None:
+    layer = value["fixed_layer"]
+    print("\nUSES LABELS (explanation): REPORT tau with one layer's (+Lk) or every layer's (all) effects made the ground truth's;")
+    print(f"then rank-averaged with {' + '.join(value['priors'])} (weights on TUNING), as is and with L{layer} made the ground truth's:")
+    print("  method                            tau" + "".join(f"    +L{k}" for k in range(8)) + "    all  fused  fused+L" + str(layer))
+    for name, row in value["methods"].items():
+        gains = "".join(f"{g:+7.3f}" for g in row["one_layer_gain"]["report"])
+        print(f"  {name:32s} {row['tau']['report']:.3f}{gains}  {row['all_layers']['report']:.3f}  {row['fused']['report']:.3f}  {row['fused_layer_fixed']['report']:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS, help="the study's results directory")
@@ -230,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     show_remainder(result["remainder"])
     result["label_free_additive"] = label_free_additive(samples, truth, reported)
     show_label_free(result["label_free_additive"])
+    fewer = {s: [-float(arch.count(0)) for arch in as_archs(samples[s])] for s in truth}  # 0 is identity
+    result["layer_oracle"] = layer_oracle(samples, truth, reported, {"naswot": proxies["naswot"], "fewer_identities": fewer})
+    show_oracle(result["layer_oracle"])
     out = args.out or args.results / "layer-effects.json"
     write_json_atomic(result, out)
     print(f"-> {out}")
