@@ -52,10 +52,11 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import yaml
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from study import rank_fusion_on_tuning, read_json  # noqa: E402
+from study import SPEC, rank_fusion_on_tuning, read_json  # noqa: E402
 
 from nas_core.checked_json import write_json_atomic  # noqa: E402
 from nas_core.components.additive import LayerEffects, choice_indicators  # noqa: E402
@@ -67,7 +68,6 @@ OPS = ("MB3_K3", "MB6_K5")
 REMAINDER_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 LABEL_COUNTS = (10, 20, 40, 80)
 DRAWS = 30
-FUSION_GRID = (0, 0.25, 0.5, 1, 2, 4)  # the study's fusion grid (study.yaml)
 FIXED_LAYER = 6
 
 
@@ -183,29 +183,27 @@ def label_free_additive(samples: dict, truth: dict, methods: dict, ridge: float 
 
 
 def with_true_effects(keys: list[str], scores, truth, layers: Sequence[int]) -> np.ndarray:
-    """The standardised ``scores`` with the additive effects of ``layers`` swapped for the ground
-    truth's, in the scores' own units: the ground truth's effects times the median ratio of the
-    scores' effects to the ground truth's at the layers kept (all layers if every one is
-    swapped; effects under 5% of the largest left out), so a layer the scores misrate does not
-    set the scale."""
+    """The standardised ``scores`` (up to a constant) with the additive effects of ``layers``
+    swapped for the ground truth's, in the scores' own units: the ground truth's effects times the
+    median ratio of the scores' effects to the ground truth's at the layers kept (all layers if
+    every one is swapped; effects under 5% of the largest left out), so a layer the scores
+    misrate does not set the scale."""
     x = design(keys)
-    y = np.asarray(scores, dtype=np.float64)
-    y = (y - y.mean()) / y.std()
-    t = np.asarray(truth, dtype=np.float64)
-    own, *_ = np.linalg.lstsq(x, y, rcond=None)
-    true, *_ = np.linalg.lstsq(x, (t - t.mean()) / t.std(), rcond=None)
-    columns = [1 + layer * len(OPS) + op for layer in layers for op in range(len(OPS))]
-    kept = [c for c in range(1, x.shape[1]) if c not in columns] or list(range(1, x.shape[1]))
-    kept = [c for c in kept if abs(true[c]) > 0.05 * np.abs(true[1:]).max()]
-    scale = float(np.median(own[kept] / true[kept]))
-    return y + x[:, columns] @ (true[columns] * scale - own[columns])
+    own, true = fit(x, scores), fit(x, truth)
+    effects, target = np.ravel(own["effects"]), np.ravel(true["effects"])
+    swapped = [layer * len(OPS) + op for layer in layers for op in range(len(OPS))]
+    kept = [c for c in range(effects.size) if c not in swapped] or list(range(effects.size))
+    kept = [c for c in kept if abs(target[c]) > 0.05 * np.abs(target).max()]
+    effects[swapped] = target[swapped] * float(np.median(effects[kept] / target[kept]))
+    return x[:, 1:] @ effects + own["residual"]
 
 
-def layer_oracle(samples: dict, truth: dict, methods: dict, priors: dict, fixed_layer: int = FIXED_LAYER,
-                 grid: Sequence[float] = FUSION_GRID) -> dict:
+def layer_oracle(samples: dict, truth: dict, methods: dict, priors: dict, grid: Sequence[float], fixed_layer: int = FIXED_LAYER) -> dict:
     """Per method: tau with one layer's (or every layer's) effects made the ground truth's, and
-    the fused cap of fixing ``fixed_layer`` (module docstring)."""
+    the fused cap of fixing ``fixed_layer`` (module docstring). ``priors`` in the study's fusion
+    order: the supernet joins second, as in ``study.fusion_rows``."""
     layers = range(len(samples["tuning"][0]))
+    first, *others = priors
     rows = {}
     for name, scores in methods.items():
         base = {s: tau(scores[s], truth[s]) for s in truth}
@@ -214,10 +212,10 @@ def layer_oracle(samples: dict, truth: dict, methods: dict, priors: dict, fixed_
             "one_layer_gain": {s: [tau(with_true_effects(samples[s], scores[s], truth[s], [layer]), truth[s]) - base[s] for layer in layers] for s in truth},
             "all_layers": {s: tau(with_true_effects(samples[s], scores[s], truth[s], layers), truth[s]) for s in truth},
         }
-    for name, scores in methods.items():
         fixed = {s: list(with_true_effects(samples[s], scores[s], truth[s], [fixed_layer])) for s in truth}
         for label, member in (("fused", scores), ("fused_layer_fixed", fixed)):
-            fused = rank_fusion_on_tuning({**priors, "supernet": member}, truth, list(grid))
+            members = {first: priors[first], "supernet": member, **{n: priors[n] for n in others}}
+            fused = rank_fusion_on_tuning(members, truth, list(grid))
             rows[name][label] = {"weights": fused["weights"], **{s: tau(fused["scores"][s], truth[s]) for s in truth}}
     return {"fixed_layer": fixed_layer, "priors": list(priors), "methods": rows}
 
@@ -292,8 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     show_remainder(result["remainder"])
     result["label_free_additive"] = label_free_additive(samples, truth, reported)
     show_label_free(result["label_free_additive"])
-    fewer = {s: [-float(arch.count(0)) for arch in as_archs(samples[s])] for s in truth}  # 0 is identity
-    result["layer_oracle"] = layer_oracle(samples, truth, reported, {"naswot": proxies["naswot"], "fewer_identities": fewer})
+    fusions = yaml.safe_load(SPEC.read_text())["fusions"]  # the study's priors, their order and grid
+    references = read_json(args.results / "references.json")
+    stored = {**proxies, "fewer_identities": {s: references[s]["fewer_identities"] for s in truth}}
+    result["layer_oracle"] = layer_oracle(samples, truth, reported, {n: stored[n] for n in fusions["priors"]}, fusions["grid"])
     show_oracle(result["layer_oracle"])
     out = args.out or args.results / "layer-effects.json"
     write_json_atomic(result, out)
